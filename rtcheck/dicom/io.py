@@ -1,0 +1,142 @@
+"""Reading DICOM files read-only and sorting them by SOP class.
+
+rtcheck never writes to, moves or deletes an input; files are opened for
+reading only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
+from rtcheck.errors import InputError, NotDicomError, TruncatedFileError
+
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def _check_complete(ds: Dataset, path: Path) -> None:
+    """Raise TruncatedFileError when an element holds fewer bytes than its header announces.
+
+    pydicom silently keeps what it could read at the end of a truncated file, so
+    the raw (not yet converted) top-level elements are compared with their lengths.
+    """
+    for raw in ds._dict.values():  # noqa: SLF001 - raw elements are only reachable here
+        if not isinstance(raw, RawDataElement) or raw.length == _UNDEFINED_LENGTH:
+            continue
+        if isinstance(raw.value, (bytes, bytearray)) and len(raw.value) < raw.length:
+            raise TruncatedFileError(
+                path,
+                f"truncated DICOM file: element {raw.tag} announces {raw.length} bytes "
+                f"but only {len(raw.value)} remain",
+            )
+
+
+def read_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> Dataset:
+    """Read one DICOM file (read-only), raising NotDicomError / TruncatedFileError.
+
+    Files without the 128-byte preamble (legal in old exports) are accepted when
+    a forced read yields a data set with a SOP Class UID.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fp:
+            try:
+                ds = pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels)
+            except InvalidDicomError:
+                fp.seek(0)
+                ds = pydicom.dcmread(fp, force=True, stop_before_pixels=stop_before_pixels)
+                if "SOPClassUID" not in ds:
+                    raise NotDicomError(path, "not a DICOM file (no DICM prefix and no SOP Class UID)") from None
+            _check_complete(ds, path)
+            # Convert every element now, while errors can still be attributed to this file.
+            for _ in ds.iterall():
+                pass
+    except IsADirectoryError:
+        raise InputError(path, "is a directory where a file was expected") from None
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    except InputError:
+        raise
+    except EOFError as exc:
+        raise TruncatedFileError(path, f"truncated DICOM file ({exc})") from None
+    except Exception as exc:  # pydicom raises many types on garbage bytes
+        raise NotDicomError(path, f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+    return ds
+
+
+@dataclass
+class DicomObject:
+    """A recognised RT object: its kind, file and header (pixel data not loaded)."""
+
+    kind: RTObjectKind
+    path: Path
+    dataset: Dataset
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return str(self.dataset.get("SOPInstanceUID", ""))
+
+
+@dataclass
+class Inventory:
+    """What a scan of the inputs found, by kind; ``skipped`` says why files were passed over."""
+
+    objects: list[DicomObject] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def of_kind(self, *kinds: RTObjectKind) -> list[DicomObject]:
+        return [o for o in self.objects if o.kind in kinds]
+
+
+def _iter_files(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            found.append(Path(dirpath) / name)
+    return found
+
+
+def scan(paths: list[str | Path]) -> Inventory:
+    """Read the given files and folders (recursively) and sort RT objects by SOP class.
+
+    A file named explicitly must be DICOM (else NotDicomError); a non-DICOM file
+    found in a folder is skipped and noted in ``Inventory.skipped``.  CT images
+    and other classes are ignored.  Pixel data is not loaded here.
+    """
+    inventory = Inventory()
+    seen: set[Path] = set()
+    for given in paths:
+        given = Path(given)
+        if given.is_dir():
+            candidates = [(p, False) for p in _iter_files(given)]
+        elif given.exists():
+            candidates = [(given, True)]
+        else:
+            raise InputError(given, "no such file or directory")
+        for path, explicit in candidates:
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            try:
+                ds = read_dataset(path, stop_before_pixels=True)
+            except InputError as exc:
+                if explicit:
+                    raise
+                inventory.skipped.append(f"{path}: skipped, {exc.reason}")
+                continue
+            kind = SOP_CLASS_KINDS.get(str(ds.get("SOPClassUID", "")))
+            if kind is None:
+                continue
+            inventory.objects.append(DicomObject(kind, path, ds))
+    return inventory

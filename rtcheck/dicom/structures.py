@@ -1,0 +1,155 @@
+"""RT Structure Set -> ROIs made of axial planar contours (patient coordinates, mm)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from rtcheck.errors import InputError
+
+# Contour points of one axial plane may differ in z by rounding in the exporting system.
+PLANAR_TOLERANCE_MM = 0.05
+
+
+@dataclass
+class Contour:
+    """One closed polygon on an axial plane: ``z_mm`` and its vertices ``xy_mm`` (N x 2)."""
+
+    z_mm: float
+    xy_mm: np.ndarray
+
+
+@dataclass
+class Roi:
+    """A region of interest of a structure set.
+
+    ``contours`` holds only the usable CLOSED_PLANAR axial contours;
+    ``unusable_reason`` says why the ROI has no volume (POINT/OPEN_PLANAR only,
+    empty, non-axial) and is None for a usable volume.
+    """
+
+    number: int
+    name: str
+    interpreted_type: str
+    frame_of_reference_uid: str
+    contours: list[Contour] = field(default_factory=list)
+    geometric_types: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    unusable_reason: str | None = None
+
+    @property
+    def is_volume(self) -> bool:
+        return self.unusable_reason is None
+
+    def plane_positions_mm(self) -> np.ndarray:
+        """Sorted distinct z of the contour planes (mm)."""
+        return np.unique(np.round([c.z_mm for c in self.contours], 3))
+
+
+@dataclass
+class StructureSet:
+    path: Path
+    sop_instance_uid: str
+    label: str
+    frame_of_reference_uids: set[str]
+    rois: list[Roi]
+    patient_id: str = ""
+    patient_name: str = ""
+
+    def roi_by_name(self, name: str) -> Roi | None:
+        for roi in self.rois:
+            if roi.name == name:
+                return roi
+        return None
+
+    def typical_plane_spacing_mm(self) -> float | None:
+        """Median spacing between adjacent contour planes over all ROIs (mm), None if unknown."""
+        gaps: list[np.ndarray] = []
+        for roi in self.rois:
+            z = roi.plane_positions_mm()
+            if z.size > 1:
+                gaps.append(np.diff(z))
+        if not gaps:
+            return None
+        all_gaps = np.concatenate(gaps)
+        all_gaps = all_gaps[all_gaps > 1e-3]
+        return float(np.median(all_gaps)) if all_gaps.size else None
+
+
+def _parse_contour(item: Dataset, roi_name: str) -> tuple[Contour | None, str | None]:
+    geometric_type = str(item.get("ContourGeometricType", "")).upper()
+    data = item.get("ContourData")
+    if data is None or len(data) == 0:
+        return None, f"empty {geometric_type or 'contour'} ignored"
+    if len(data) % 3:
+        return None, f"contour with {len(data)} coordinates (not a multiple of 3) ignored"
+    points = np.asarray([float(v) for v in data], dtype=float).reshape(-1, 3)
+    if geometric_type != "CLOSED_PLANAR":
+        return None, None
+    if len(points) < 3:
+        return None, f"CLOSED_PLANAR contour with {len(points)} point(s) ignored"
+    z = points[:, 2]
+    if np.ptp(z) > PLANAR_TOLERANCE_MM:
+        raise ValueError(f"ROI {roi_name!r} has a non-axial contour (z spans {np.ptp(z):.2f} mm)")
+    return Contour(float(np.mean(z)), points[:, :2].copy()), None
+
+
+def parse_structure_set(ds: Dataset, path: Path) -> StructureSet:
+    """Build the StructureSet of an RT Structure Set data set (read-only)."""
+    if "StructureSetROISequence" not in ds:
+        raise InputError(path, "RT Structure Set has no StructureSetROISequence")
+    frames = {str(f.FrameOfReferenceUID) for f in ds.get("ReferencedFrameOfReferenceSequence", []) if "FrameOfReferenceUID" in f}
+    interpreted = {}
+    for obs in ds.get("RTROIObservationsSequence", []):
+        if "ReferencedROINumber" in obs:
+            interpreted[int(obs.ReferencedROINumber)] = str(obs.get("RTROIInterpretedType", "") or "")
+    contour_items = {}
+    for rc in ds.get("ROIContourSequence", []):
+        if "ReferencedROINumber" in rc:
+            contour_items[int(rc.ReferencedROINumber)] = rc
+
+    rois: list[Roi] = []
+    for item in ds.StructureSetROISequence:
+        try:
+            number = int(item.ROINumber)
+        except (AttributeError, TypeError, ValueError):
+            raise InputError(path, "StructureSetROISequence item without a valid ROINumber") from None
+        name = str(item.get("ROIName", "") or f"ROI {number}")
+        roi = Roi(
+            number=number,
+            name=name,
+            interpreted_type=interpreted.get(number, ""),
+            frame_of_reference_uid=str(item.get("ReferencedFrameOfReferenceUID", "") or ""),
+        )
+        rc = contour_items.get(number)
+        geometric: set[str] = set()
+        try:
+            for contour_item in (rc.get("ContourSequence", []) if rc is not None else []):
+                geometric.add(str(contour_item.get("ContourGeometricType", "")).upper())
+                contour, note = _parse_contour(contour_item, name)
+                if note:
+                    roi.notes.append(note)
+                if contour is not None:
+                    roi.contours.append(contour)
+        except ValueError as exc:
+            roi.unusable_reason = str(exc)
+        roi.geometric_types = geometric
+        if roi.unusable_reason is None and not roi.contours:
+            if not geometric:
+                roi.unusable_reason = "ROI has no contours"
+            else:
+                roi.unusable_reason = f"ROI has no closed planar contours ({', '.join(sorted(geometric))})"
+        rois.append(roi)
+
+    return StructureSet(
+        path=path,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
+        label=str(ds.get("StructureSetLabel", "") or ""),
+        frame_of_reference_uids=frames | {r.frame_of_reference_uid for r in rois if r.frame_of_reference_uid},
+        rois=rois,
+        patient_id=str(ds.get("PatientID", "") or ""),
+        patient_name=str(ds.get("PatientName", "") or ""),
+    )

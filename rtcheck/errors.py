@@ -1,0 +1,90 @@
+"""Exception classes of rtcheck.
+
+Every error a user can cause (bad input file, unknown protocol, malformed
+metric) derives from :class:`RtcheckError`; the command line turns those into
+a one-line message and exit code 2.  Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RtcheckError(Exception):
+    """Base class of every error caused by the user's input."""
+
+
+class InputError(RtcheckError):
+    """A DICOM input cannot be used; the message names the file."""
+
+    def __init__(self, path: str | Path | None, message: str) -> None:
+        self.path = None if path is None else str(path)
+        self.reason = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class NotDicomError(InputError):
+    """The file is not a DICOM file (no preamble/DICM prefix, no parsable data set)."""
+
+
+class TruncatedFileError(InputError):
+    """The file ends before the data set it announces."""
+
+
+class UnsupportedObjectError(InputError):
+    """A DICOM object of a supported class uses a feature rtcheck cannot evaluate honestly
+    (RELATIVE dose, non-axial dose grid, missing pixel data...)."""
+
+
+class MissingObjectError(InputError):
+    """A plan set lacks an object (no RT Plan, no RT Dose, structure set absent...)."""
+
+
+class LinkError(InputError):
+    """UID references between objects do not resolve or contradict each other
+    (dangling reference, mismatched Frame of Reference)."""
+
+
+class SelectionError(RtcheckError):
+    """``--plan`` or ``--structure`` selects nothing, or selects ambiguously."""
+
+
+class ProtocolError(RtcheckError):
+    """A protocol file is malformed; the message names the file and the entry."""
+
+    def __init__(self, source: str, entry: str | None, message: str) -> None:
+        self.source = source
+        self.entry = entry
+        self.reason = message
+        where = f"{source}: {entry}" if entry else source
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownProtocolError(RtcheckError):
+    """No protocol with that id (the message lists the known ones)."""
+
+
+class UnknownArmError(RtcheckError):
+    """The protocol has no arm with that id (the message lists the valid ones)."""
+
+
+class MetricSyntaxError(RtcheckError):
+    """A DVH metric does not follow the TG-263 grammar.
+
+    ``position`` is the 0-based index of the offending character; the message
+    carries the metric with a caret under that character.
+    """
+
+    def __init__(self, text: str, position: int, message: str) -> None:
+        self.text = text
+        self.position = position
+        self.reason = message
+        pointer = " " * position + "^"
+        super().__init__(f"invalid metric {text!r}: {message} at character {position + 1}\n  {text}\n  {pointer}")
+
+    def one_line(self) -> str:
+        return f"invalid metric {self.text!r}: {self.reason} at character {self.position + 1}"
+
+
+class MetricUndefinedError(RtcheckError):
+    """A metric cannot be computed for a structure (e.g. % of prescription with no prescription)."""
