@@ -1,0 +1,244 @@
+"""Command line: parses arguments, calls rtcheck.api, renders, sets the exit code.
+
+Exit codes: 0 per protocol or variation acceptable; 1 deviation unacceptable
+or not evaluated (or a variation with ``--fail-on variation``); 2 usage or
+input error; 3 internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import traceback
+
+import click
+
+from rtcheck import __version__
+from rtcheck.errors import MetricSyntaxError, RtcheckError
+from rtcheck.results import Status
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+def _fail(message: str) -> None:
+    click.echo(f"rtcheck: error: {message}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"rtcheck: warning: {message}", err=True)
+
+
+def _paint(text: str, status: Status) -> str:
+    from rtcheck.render.terminal import STATUS_COLOURS
+
+    return click.style(text, fg=STATUS_COLOURS[status], bold=status is not Status.PER_PROTOCOL)
+
+
+def _parse_map(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, sep, roi = value.partition("=")
+        if not sep or not name.strip() or not roi.strip():
+            raise click.BadParameter(f"{value!r} is not STRUCTURE=ROI", param_hint="--map")
+        pairs.append((name.strip(), roi.strip()))
+    return tuple(pairs)
+
+
+class _Group(click.Group):
+    """Turns user errors into one line and exit 2; a bug into exit 3 with a short message."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MetricSyntaxError as exc:
+            _fail(str(exc))
+        except RtcheckError as exc:
+            _fail(str(exc))
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last resort, keep pipelines' exit codes meaningful
+            if os.environ.get("RTCHECK_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"rtcheck: internal error: {type(exc).__name__}: {exc} (set RTCHECK_DEBUG=1 for the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="rtcheck")
+def main() -> None:
+    """Check radiotherapy plans (DICOM RT Plan + RT Dose + RT Structure Set) against trial protocols."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--protocol", "protocol_id", required=True, help="Protocol id (see `rtcheck protocols`) or a protocol YAML file.")
+@click.option("--arm", required=True, help="Arm of the protocol, e.g. cr-pr.")
+@click.option("--plan", "plan_selector", help="Check only the plan with this SOP Instance UID or RT Plan Label.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--fail-on", type=click.Choice(["deviation", "variation"]), default="deviation", show_default=True,
+              help="'variation' makes variation_acceptable exit 1 too.")
+@click.option("--map", "structure_map", multiple=True, metavar="STRUCTURE=ROI",
+              help="Use this ROI (exact name) for a protocol structure; repeatable.")
+def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map):
+    """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
+    from rtcheck.api import check_paths
+    from rtcheck.evaluation import CheckOptions
+
+    options = CheckOptions(structure_map=_parse_map(structure_map))
+    results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
+    if output_format == "json":
+        from rtcheck.render.json import render_checks
+
+        for result in results:
+            for note in result.notes:
+                if note.endswith("skipped") or ": skipped, " in note:
+                    _warn(note)
+        click.echo(render_checks(results))
+    else:
+        from rtcheck.render.terminal import render_check
+
+        colour = sys.stdout.isatty()
+        click.echo("\n\n".join(render_check(r, _paint if colour else None) for r in results))
+    failing = {Status.DEVIATION_UNACCEPTABLE, Status.NOT_EVALUATED}
+    if fail_on == "variation":
+        failing.add(Status.VARIATION_ACCEPTABLE)
+    sys.exit(EXIT_FAIL if any(r.verdict in failing for r in results) else EXIT_OK)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--structure", "structures", multiple=True, help="Only this ROI (repeatable); default all.")
+@click.option("--metric", "metrics", multiple=True, help="TG-263 metric such as D95%[Gy] or V20Gy[%] (repeatable).")
+@click.option("--rx-gy", type=float, help="Prescription dose (Gy) for % metrics; default the plan's highest prescription.")
+@click.option("--plan", "plan_selector", help="Plan SOP Instance UID or label, when the inputs hold several.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format):
+    """DVH statistics of the ROIs in PATHS, without a protocol (no RT Plan needed)."""
+    from rtcheck.api import dvh_statistics
+    from rtcheck.metrics.grammar import parse_metric
+
+    for metric in metrics:
+        parse_metric(metric)  # syntax errors before any file is read
+    if rx_gy is not None and rx_gy <= 0:
+        raise click.BadParameter("must be positive", param_hint="--rx-gy")
+    rows, notes = dvh_statistics(list(paths), structures=list(structures), metrics=list(metrics), rx_gy=rx_gy, plan=plan_selector)
+    for note in notes:
+        _warn(note)
+
+    def number(value, digits=3):
+        return None if value is None else round(value, digits)
+
+    if output_format == "json":
+        from rtcheck.render.json import dvh_document
+
+        payload = [
+            {
+                "name": r.name,
+                "roi_number": r.roi_number,
+                "volume_cc": number(r.volume_cc),
+                "outside_dose_grid_pct": number(r.outside_dose_grid_pct),
+                "min_gy": number(r.min_gy, 4),
+                "mean_gy": number(r.mean_gy, 4),
+                "max_gy": number(r.max_gy, 4),
+                "metrics": {k: number(v, 4) for k, v in r.metrics.items()},
+                "notes": r.notes,
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps(dvh_document(payload), indent=2, ensure_ascii=False))
+        return
+    headers = ["structure", "roi_number", "volume_cc", "outside_pct", "min_gy", "mean_gy", "max_gy", *metrics]
+    table_rows = []
+    for r in rows:
+        values = [r.volume_cc, r.outside_dose_grid_pct, r.min_gy, r.mean_gy, r.max_gy, *(r.metrics.get(m) for m in metrics)]
+        table_rows.append([r.name, str(r.roi_number), *("" if v is None else f"{v:.3f}" if output_format == "csv" else f"{v:.2f}" for v in values)])
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(table_rows)
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    from rtcheck.render.terminal import table
+
+    click.echo("\n".join(table(headers, [[c or "-" for c in row] for row in table_rows])))
+    for r in rows:
+        for note in r.notes:
+            click.echo(f"  {r.name}: {note}")
+
+
+@main.group(invoke_without_command=True, cls=click.Group)
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def protocols(ctx, output_format):
+    """List the available protocols (subcommands: list, show, validate)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_command, output_format=output_format)
+
+
+@protocols.command("list")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def list_command(output_format):
+    """List the available protocols and their arms."""
+    from rtcheck.protocol.loader import list_protocols
+
+    found = list_protocols()
+    if output_format == "json":
+        click.echo(json.dumps({"schema": "rtcheck.protocols/1", "protocols": [
+            {"id": p.id, "title": p.title, "arms": list(p.arms), "path": str(p.path), "sha256": p.sha256} for p in found
+        ]}, indent=2, ensure_ascii=False))
+        return
+    for p in found:
+        click.echo(f"{p.id}  [{', '.join(p.arms)}]  {p.title}")
+
+
+@protocols.command("show")
+@click.argument("protocol_id")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def show_command(protocol_id, output_format):
+    """Show a protocol: structures, arms, prescriptions and constraints with their sources."""
+    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.render.protocol import describe_protocol, protocol_document
+
+    protocol = find_protocol(protocol_id)
+    if output_format == "json":
+        click.echo(json.dumps(protocol_document(protocol), indent=2, ensure_ascii=False))
+    else:
+        click.echo(describe_protocol(protocol))
+
+
+@protocols.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def validate_command(files, output_format):
+    """Validate protocol files: every file is reported; exit 2 if any is invalid."""
+    from rtcheck.errors import ProtocolError
+    from rtcheck.protocol.loader import load_protocol_file
+
+    reports = []
+    for path in files:
+        try:
+            protocol = load_protocol_file(path)
+            reports.append({"file": path, "valid": True, "id": protocol.id, "arms": list(protocol.arms), "sha256": protocol.sha256, "error": None})
+        except ProtocolError as exc:
+            reports.append({"file": path, "valid": False, "id": None, "arms": [], "sha256": None, "error": str(exc)})
+    if output_format == "json":
+        click.echo(json.dumps({"schema": "rtcheck.protocol-validation/1", "files": reports}, indent=2, ensure_ascii=False))
+    else:
+        for r in reports:
+            if r["valid"]:
+                click.echo(f"{r['file']}: valid ({r['id']}, arms {', '.join(r['arms'])})")
+            else:
+                click.echo(f"rtcheck: error: {r['error']}", err=True)
+    sys.exit(EXIT_OK if all(r["valid"] for r in reports) else EXIT_INPUT)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

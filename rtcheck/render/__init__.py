@@ -1,0 +1,1 @@
+"""Renderers: turn results into text, JSON or CSV.  They read results and compute nothing."""

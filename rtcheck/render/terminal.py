@@ -1,0 +1,83 @@
+"""Human-readable terminal tables.  Statuses are words, so they read without colour."""
+
+from __future__ import annotations
+
+from rtcheck import __version__
+from rtcheck.results import CheckResult, Status
+
+STATUS_WORDS = {
+    Status.PER_PROTOCOL: "PER PROTOCOL",
+    Status.VARIATION_ACCEPTABLE: "VARIATION",
+    Status.DEVIATION_UNACCEPTABLE: "DEVIATION",
+    Status.NOT_EVALUATED: "NOT EVALUATED",
+}
+STATUS_COLOURS = {
+    Status.PER_PROTOCOL: "green",
+    Status.VARIATION_ACCEPTABLE: "yellow",
+    Status.DEVIATION_UNACCEPTABLE: "red",
+    Status.NOT_EVALUATED: "magenta",
+}
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "fx":
+        return f"{value:.0f} fx"
+    return f"{value:.2f} {unit}"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return lines
+
+
+def render_check(result: CheckResult, style=None) -> str:
+    """Plain text of one plan's check; ``style(text, status)`` may colour status words."""
+    paint = style or (lambda text, status: text)
+    out = [
+        f"rtcheck {__version__}",
+        f"Plan     {result.plan_label or '(no label)'}  {result.plan_sop_instance_uid}  patient {result.patient_id or '-'}",
+        f"Protocol {result.protocol_id}  arm {result.arm}: {result.arm_title}",
+        f"         sha256 {result.protocol_sha256}",
+        "",
+        "Plan prescriptions (as read from the RT Plan):",
+    ]
+    for t in result.targets:
+        dose = f"{t.dose_gy:.2f} Gy" if t.dose_gy is not None else "? Gy"
+        fractions = f"{t.fractions} fx" if t.fractions is not None else "? fx"
+        per = f"{t.dose_per_fraction_gy:.3f} Gy/fx" if t.dose_per_fraction_gy is not None else "? Gy/fx"
+        out.append(f"  {t.name}: {dose} in {fractions} ({per}); dose from {t.sources.get('total_dose_gy', '?')}")
+    if not result.targets:
+        out.append("  none found")
+    out.append("")
+    rows = []
+    for c in result.checks:
+        structure = c.structure + (f" ({c.roi_name})" if c.roi_name and c.roi_name != c.structure else "")
+        rows.append(
+            [
+                STATUS_WORDS[c.status] + ("" if c.required else " (optional)"),
+                c.id,
+                structure,
+                c.metric,
+                format_value(c.value, c.unit),
+                c.per_protocol,
+                c.variation_acceptable or "-",
+            ]
+        )
+    lines = table(["STATUS", "CHECK", "STRUCTURE (ROI)", "METRIC", "VALUE", "PER PROTOCOL", "VARIATION OK"], rows)
+    out += lines[:2]
+    for line, check in zip(lines[2:], result.checks):
+        word = STATUS_WORDS[check.status]
+        out.append(paint(word, check.status) + line[len(word):])
+    not_evaluated = [c for c in result.checks if c.status is Status.NOT_EVALUATED]
+    if not_evaluated:
+        out += ["", "Not evaluated:"]
+        out += [f"  {c.id}: {c.message}" for c in not_evaluated]
+    if result.notes:
+        out += ["", "Notes:"] + [f"  {n}" for n in result.notes]
+    out += ["", "Verdict: " + paint(STATUS_WORDS[result.verdict], result.verdict)]
+    return "\n".join(out)

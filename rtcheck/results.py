@@ -1,0 +1,95 @@
+"""Results of a check: what renderers read (they compute nothing themselves)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Status(str, enum.Enum):
+    PER_PROTOCOL = "per_protocol"
+    VARIATION_ACCEPTABLE = "variation_acceptable"
+    DEVIATION_UNACCEPTABLE = "deviation_unacceptable"
+    NOT_EVALUATED = "not_evaluated"
+
+
+# Worst last: a deviation outranks a check that could not be made, which outranks a variation.
+_SEVERITY = {
+    Status.PER_PROTOCOL: 0,
+    Status.VARIATION_ACCEPTABLE: 1,
+    Status.NOT_EVALUATED: 2,
+    Status.DEVIATION_UNACCEPTABLE: 3,
+}
+
+
+def worst(statuses: list[Status]) -> Status:
+    """The overall verdict of some statuses; with none, nothing was shown to comply."""
+    if not statuses:
+        return Status.NOT_EVALUATED
+    return max(statuses, key=_SEVERITY.__getitem__)
+
+
+@dataclass
+class CheckOutcome:
+    """One graded check: a prescription item or a DVH constraint."""
+
+    id: str
+    kind: str  # "prescription" or "dvh"
+    structure: str
+    roi_name: str | None
+    metric: str
+    value: float | None
+    unit: str
+    per_protocol: str
+    variation_acceptable: str | None
+    status: Status
+    message: str
+    required: bool = True
+    source: str = ""
+
+
+@dataclass
+class TargetSummary:
+    """A plan prescription as read from the RT Plan, with where each number came from."""
+
+    name: str
+    dose_gy: float | None
+    fractions: int | None
+    dose_per_fraction_gy: float | None
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StructureSummary:
+    """DVH summary of a structure the check used (doses Gy, volumes cc)."""
+
+    structure: str
+    roi_name: str
+    roi_number: int
+    volume_cc: float
+    outside_dose_grid_pct: float
+    min_gy: float
+    mean_gy: float
+    max_gy: float
+
+
+@dataclass
+class CheckResult:
+    protocol_id: str
+    protocol_title: str
+    protocol_sha256: str
+    arm: str
+    arm_title: str
+    plan_label: str
+    plan_sop_instance_uid: str
+    plan_fractions: int | None
+    patient_id: str
+    targets: list[TargetSummary]
+    checks: list[CheckOutcome]
+    structures: list[StructureSummary] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    input_files: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Status:
+        return worst([c.status for c in self.checks if c.required])
