@@ -79,5 +79,11 @@ def render_check(result: CheckResult, style=None) -> str:
         out += [f"  {c.id}: {c.message}" for c in not_evaluated]
     if result.notes:
         out += ["", "Notes:"] + [f"  {n}" for n in result.notes]
-    out += ["", "Verdict: " + paint(STATUS_WORDS[result.verdict], result.verdict)]
+    required = [c for c in result.checks if c.required]
+    counts = ", ".join(
+        f"{sum(c.status is status for c in required)} {STATUS_WORDS[status].lower()}" for status in Status
+    )
+    optional = len(result.checks) - len(required)
+    tally = f"required checks: {counts}" + (f"; {optional} optional" if optional else "")
+    out += ["", "Verdict: " + paint(STATUS_WORDS[result.verdict], result.verdict) + f"  ({tally})"]
     return "\n".join(out)
