@@ -35,6 +35,12 @@ def check_paths(
     if isinstance(protocol, str):
         protocol = find_protocol(protocol)
     protocol.arm(arm)  # an unknown arm is a usage error before any file is read
+    unknown = [name for name, _ in options.structure_map if name not in protocol.structures]
+    if unknown:
+        raise SelectionError(
+            f"--map names structure(s) {', '.join(map(repr, unknown))} that protocol {protocol.id} does not define; "
+            f"its structures: {', '.join(protocol.structures)}"
+        )
     inputs = load_inputs(paths)
     results = []
     for selected in select_plans(inputs, plan):
@@ -101,6 +107,14 @@ def dvh_statistics(
             )
             continue
         dvh = compute_dvh(roi, plan_set.dose, plane_spacing_mm=spacing, options=engine)
+        if dvh.volume_cc <= 0:
+            rows.append(
+                StructureStatistics(
+                    roi.name, roi.number, dvh.total_volume_cc, 100.0, None, None, None, {m.text: None for m in parsed},
+                    ["the structure lies entirely outside the dose grid"],
+                )
+            )
+            continue
         row = StructureStatistics(
             roi.name, roi.number, dvh.total_volume_cc, dvh.fraction_outside * 100.0, dvh.min_gy, dvh.mean_gy, dvh.max_gy
         )

@@ -17,7 +17,7 @@ import traceback
 import click
 
 from rtcheck import __version__
-from rtcheck.errors import MetricSyntaxError, RtcheckError
+from rtcheck.errors import RtcheckError
 from rtcheck.results import Status
 
 EXIT_OK = 0
@@ -57,8 +57,6 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except MetricSyntaxError as exc:
-            _fail(str(exc))
         except RtcheckError as exc:
             _fail(str(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):

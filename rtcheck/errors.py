@@ -28,7 +28,12 @@ class NotDicomError(InputError):
 
 
 class TruncatedFileError(InputError):
-    """The file ends before the data set it announces."""
+    """The file ends before the data set it announces.
+
+    ``sop_class_uid`` is the SOP Class UID read before the damage ("" if unknown).
+    """
+
+    sop_class_uid: str = ""
 
 
 class UnsupportedObjectError(InputError):
@@ -71,19 +76,16 @@ class UnknownArmError(RtcheckError):
 class MetricSyntaxError(RtcheckError):
     """A DVH metric does not follow the TG-263 grammar.
 
-    ``position`` is the 0-based index of the offending character; the message
-    carries the metric with a caret under that character.
+    ``position`` is the 0-based index of the offending character; the one-line
+    message gives it (1-based) and the text before it.
     """
 
     def __init__(self, text: str, position: int, message: str) -> None:
         self.text = text
         self.position = position
         self.reason = message
-        pointer = " " * position + "^"
-        super().__init__(f"invalid metric {text!r}: {message} at character {position + 1}\n  {text}\n  {pointer}")
-
-    def one_line(self) -> str:
-        return f"invalid metric {self.text!r}: {self.reason} at character {self.position + 1}"
+        after = f", after {text[:position]!r}" if position else ""
+        super().__init__(f"invalid metric {text!r}: {message} at character {position + 1}{after}")
 
 
 class MetricUndefinedError(RtcheckError):

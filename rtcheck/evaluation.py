@@ -13,7 +13,7 @@ from rtcheck.dvh import DoseVolumeHistogram, EngineOptions, compute_dvh
 from rtcheck.errors import MetricUndefinedError
 from rtcheck.metrics.evaluate import metric_value
 from rtcheck.protocol.matching import StructureMatch, match_structure, normalise_name
-from rtcheck.protocol.model import Arm, Constraint, Prescription, Protocol
+from rtcheck.protocol.model import Arm, Constraint, Protocol
 from rtcheck.results import CheckOutcome, CheckResult, Status, StructureSummary, TargetSummary
 
 

@@ -183,6 +183,8 @@ class Case:
         x, y, z = self.axes()
         zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
         dose = np.asarray(self.dose(xx, yy, zz), dtype=float)
+        if dose.min() < 0:
+            raise ValueError("a test dose must be non-negative everywhere on the grid (stored unsigned)")
         scaling = max(float(dose.max()), 1e-6) / 60000.0
         pixels = np.round(dose / scaling).astype(np.uint32)
         ds.DoseUnits = "GY"

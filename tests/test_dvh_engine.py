@@ -94,7 +94,7 @@ def test_hole_inside_contour_is_excluded(tmp_path):
 
 def test_flipped_dose_orientation_gives_the_same_dvh(tmp_path):
     def dose(x, y, z):
-        return 20 + 0.3 * x - 0.2 * y + 0.1 * z
+        return 40 + 0.3 * x - 0.2 * y + 0.1 * z
 
     shapes = [RoiShape("PTV", centre_xy_mm=(5, -3), radius_mm=8, z_range_mm=(-10, 10))]
     reference = dvh_of(tmp_path / "a", Case(shapes, dose=dose), "PTV")

@@ -7,6 +7,7 @@ reading only.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +32,13 @@ def _check_complete(ds: Dataset, path: Path) -> None:
         if not isinstance(raw, RawDataElement) or raw.length == _UNDEFINED_LENGTH:
             continue
         if isinstance(raw.value, (bytes, bytearray)) and len(raw.value) < raw.length:
-            raise TruncatedFileError(
+            error = TruncatedFileError(
                 path,
                 f"truncated DICOM file: element {raw.tag} announces {raw.length} bytes "
                 f"but only {len(raw.value)} remain",
             )
+            error.sop_class_uid = str(ds.get("SOPClassUID", "")) if raw.tag != 0x00080016 else ""
+            raise error
 
 
 def read_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> Dataset:
@@ -45,6 +48,13 @@ def read_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> Datas
     a forced read yields a data set with a SOP Class UID.
     """
     path = Path(path)
+    # pydicom warns (to stderr) about oddities it reads past; rtcheck reports problems itself, on one line.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_dataset(path, stop_before_pixels)
+
+
+def _read_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
     try:
         with open(path, "rb") as fp:
             try:
@@ -130,6 +140,12 @@ def scan(paths: list[str | Path]) -> Inventory:
             seen.add(resolved)
             try:
                 ds = read_dataset(path, stop_before_pixels=True)
+            except TruncatedFileError as exc:
+                # A damaged RT object may be the plan or dose asked for: never skip it silently.
+                if explicit or exc.sop_class_uid in SOP_CLASS_KINDS or not exc.sop_class_uid:
+                    raise
+                inventory.skipped.append(f"{path}: skipped, {exc.reason}")
+                continue
             except InputError as exc:
                 if explicit:
                     raise

@@ -156,10 +156,17 @@ def load_inputs(paths: list[str | Path]) -> LoadedInputs:
     return LoadedInputs(inventory, plans)
 
 
+def _skipped_hint(inputs: LoadedInputs) -> str:
+    if not inputs.skipped:
+        return ""
+    more = f" and {len(inputs.skipped) - 1} more" if len(inputs.skipped) > 1 else ""
+    return f" (skipped: {inputs.skipped[0]}{more})"
+
+
 def select_plans(inputs: LoadedInputs, selector: str | None) -> list[Plan]:
     """All plans, or those whose SOP Instance UID or label equals ``selector``."""
     if not inputs.plans:
-        raise MissingObjectError(None, "no RT Plan among the inputs")
+        raise MissingObjectError(None, "no RT Plan among the inputs" + _skipped_hint(inputs))
     if selector is None:
         return inputs.plans
     chosen = [p for p in inputs.plans if selector in (p.sop_instance_uid, p.label)]
@@ -191,7 +198,7 @@ def build_plan_set(plan: Plan, inputs: LoadedInputs) -> PlanSet:
             if not any(u == p.sop_instance_uid for p in inputs.plans for u in _referenced_plan_uids(d))
         ]
         hint = f" (RT Doses whose plan is absent: {'; '.join(dangling)})" if dangling else ""
-        raise MissingObjectError(plan.path, f"no RT Dose references {_plan_description(plan)}{hint}")
+        raise MissingObjectError(plan.path, f"no RT Dose references {_plan_description(plan)}{hint}{_skipped_hint(inputs)}")
     dose, notes = _total_dose(plan, doses)
     notes += _check_frames(plan, structure_set, dose)
     _name_targets(plan, structure_set)
@@ -210,11 +217,11 @@ def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> Pla
     doses = inputs.inventory.of_kind(RTObjectKind.DOSE)
     if len(structure_sets) != 1:
         if not structure_sets:
-            raise MissingObjectError(None, "no RT Structure Set among the inputs")
+            raise MissingObjectError(None, "no RT Structure Set among the inputs" + _skipped_hint(inputs))
         listing = ", ".join(str(s.path) for s in structure_sets)
         raise SelectionError(f"several RT Structure Sets and no RT Plan to choose between them ({listing}); pass one")
     if not doses:
-        raise MissingObjectError(None, "no RT Dose among the inputs")
+        raise MissingObjectError(None, "no RT Dose among the inputs" + _skipped_hint(inputs))
     structure_set = parse_structure_set(structure_sets[0].dataset, structure_sets[0].path)
     dose, notes = _total_dose(None, doses)
     notes += _check_frames(None, structure_set, dose)

@@ -29,6 +29,9 @@ from rtcheck.dicom.structures import Roi
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 
 
+_MAX_BINS = 200_000
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """Sampling controls: finest sample spacing (mm), samples per structure, histogram bin (Gy)."""
@@ -64,19 +67,19 @@ def _even_odd_mask(polygons: list[np.ndarray], x0: float, hx: float, ncols: int,
     return parity.astype(bool)
 
 
-def _accumulate(steps: np.ndarray, corrections: np.ndarray, low: np.ndarray, high: np.ndarray, volume: float, bin_width: float) -> None:
-    """Add ``volume`` per sample spread uniformly over [low, high] Gy to a histogram kept as
-    step changes (whole bins) plus corrections (the partial bins at both ends)."""
+def _accumulate(steps: np.ndarray, corrections: np.ndarray, low: np.ndarray, high: np.ndarray, volume: np.ndarray, bin_width: float) -> None:
+    """Add each sample's ``volume`` (cc), spread uniformly over [low, high] Gy, to a histogram kept
+    as step changes (whole bins) plus corrections (the partial bins at both ends)."""
     last = steps.size - 2
     lo_bin = np.minimum((low / bin_width).astype(np.int64), last)
     hi_bin = np.minimum((high / bin_width).astype(np.int64), last)
     point = hi_bin == lo_bin
     if point.any():
-        corrections += np.bincount(lo_bin[point], minlength=steps.size) * volume
+        corrections += np.bincount(lo_bin[point], weights=volume[point], minlength=steps.size)
     spread = ~point
     if spread.any():
         lo, hi, lb, hb = low[spread], high[spread], lo_bin[spread], hi_bin[spread]
-        density = volume / (hi - lo)  # cc per Gy
+        density = volume[spread] / (hi - lo)  # cc per Gy
         per_bin = density * bin_width
         # Bins lb..hb-1 get a full share, then the ends are corrected for partial overlap.
         steps += np.bincount(lb, weights=per_bin, minlength=steps.size)
@@ -170,10 +173,15 @@ def compute_dvh(
     row_a, row_b = int(y_lo.min()), int(y_hi.max()) + 1
 
     grid_min, grid_max = float(dose.dose_gy.min()), dose.max_gy
-    bin_width = options.bin_width_gy
+    # Bins of bin_width_gy, widened if needed so that a corrupt or brachytherapy-like
+    # maximum cannot ask for more than _MAX_BINS bins.
+    bin_width = max(options.bin_width_gy, grid_max / _MAX_BINS)
     nbins = int(math.ceil(grid_max / bin_width)) + 2
     steps = np.zeros(nbins + 1)
     corrections = np.zeros(nbins + 1)
+    lows_gy: list[np.ndarray] = []
+    highs_gy: list[np.ndarray] = []
+    volumes_cc: list[np.ndarray] = []
     inside_cc = outside_cc = 0.0
     dose_sum = 0.0
     dmin, dmax = math.inf, -math.inf
@@ -218,12 +226,16 @@ def compute_dvh(
             sampled, spread = values[covered], width[covered]
             low_gy = np.clip(sampled - spread / 2, grid_min, grid_max)
             high_gy = np.clip(sampled + spread / 2, grid_min, grid_max)
-            _accumulate(steps, corrections, low_gy, high_gy, sample_cc, bin_width)
+            lows_gy.append(low_gy)
+            highs_gy.append(high_gy)
+            volumes_cc.append(np.full(low_gy.size, sample_cc))
             inside_cc += sampled.size * sample_cc
             dose_sum += float(sampled.sum()) * sample_cc
             dmin = min(dmin, float(low_gy.min()))
             dmax = max(dmax, float(high_gy.max()))
 
+    if lows_gy:
+        _accumulate(steps, corrections, np.concatenate(lows_gy), np.concatenate(highs_gy), np.concatenate(volumes_cc), bin_width)
     differential = (np.cumsum(steps) + corrections)[:nbins]
     if inside_cc == 0:
         dmin = dmax = mean = 0.0
@@ -232,7 +244,7 @@ def compute_dvh(
     return DoseVolumeHistogram(
         name=roi.name,
         roi_number=roi.number,
-        bin_width_gy=options.bin_width_gy,
+        bin_width_gy=bin_width,
         differential_cc=differential,
         volume_cc=inside_cc,
         min_gy=dmin,

@@ -138,7 +138,7 @@ def _constraint(v: _Validator, raw: Any, entry: str, structures: dict[str, Struc
     try:
         metric = parse_metric(body["metric"])
     except MetricSyntaxError as exc:
-        raise v.fail(f"{entry}.metric", exc.one_line()) from None
+        raise v.fail(f"{entry}.metric", str(exc)) from None
     per_protocol = v.threshold(body["per_protocol"], f"{entry}.per_protocol", metric)
     variation = None
     if body.get("variation_acceptable") is not None:
