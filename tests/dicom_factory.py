@@ -42,7 +42,12 @@ def _base(sop_class: str, modality: str, frame_uid: str, study_uid: str) -> Data
 
 @dataclass
 class RoiShape:
-    """A cylinder (or elliptic cylinder) along z, or explicit polygons per plane."""
+    """A cylinder (or elliptic cylinder) along z: contours every plane of ``z_range_mm``.
+
+    ``profile(z)`` scales the radius per plane (a sphere, a cone); planes where it
+    is not positive get no contour.  ``also`` adds circles ((x, y), radius) on
+    every plane, e.g. overlapping a first one.
+    """
 
     name: str
     centre_xy_mm: tuple[float, float] = (0.0, 0.0)
@@ -52,6 +57,8 @@ class RoiShape:
     geometric_type: str = "CLOSED_PLANAR"
     points: int = 64
     holes_radius_mm: float | None = None
+    profile: Callable[[float], float] | None = None
+    also: tuple[tuple[tuple[float, float], float], ...] = ()
 
 
 def circle(centre: tuple[float, float], radius: float | tuple[float, float], z: float, points: int) -> list[float]:
@@ -112,12 +119,18 @@ class Case:
             else:
                 z0, z1 = shape.z_range_mm
                 for z in np.arange(z0, z1 + 1e-6, self.plane_mm):
-                    radii = [shape.radius_mm] + ([shape.holes_radius_mm] if shape.holes_radius_mm else [])
-                    for radius in radii:
+                    scale = shape.profile(float(z)) if shape.profile else 1.0
+                    if scale <= 0:
+                        continue
+                    circles = [(shape.centre_xy_mm, shape.radius_mm)]
+                    if shape.holes_radius_mm:
+                        circles.append((shape.centre_xy_mm, shape.holes_radius_mm))
+                    for centre, radius in [*circles, *shape.also]:
                         c = Dataset()
                         c.ContourGeometricType = shape.geometric_type
                         c.NumberOfContourPoints = shape.points
-                        c.ContourData = circle(shape.centre_xy_mm, radius, float(z), shape.points)
+                        scaled = radius * scale if isinstance(radius, (int, float)) else (radius[0] * scale, radius[1] * scale)
+                        c.ContourData = circle(centre, scaled, float(z), shape.points)
                         contours.append(c)
             rc = Dataset()
             rc.ReferencedROINumber = number

@@ -1,9 +1,10 @@
-"""Dose-volume histograms: one interface, ``compute_dvh(roi, dose) -> DoseVolumeHistogram``.
+"""Dose-volume histograms: one interface, ``compute_dvh(roi_or_combination, dose) -> DoseVolumeHistogram``
+(``compute_dvhs`` for several at once).
 
 The engine behind it may change; callers only rely on this module's names.
 """
 
-from rtcheck.dvh.engine import EngineOptions, compute_dvh
+from rtcheck.dvh.engine import Combination, EngineOptions, compute_dvh, compute_dvhs
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 
-__all__ = ["DoseVolumeHistogram", "EngineOptions", "compute_dvh"]
+__all__ = ["Combination", "DoseVolumeHistogram", "EngineOptions", "compute_dvh", "compute_dvhs"]
