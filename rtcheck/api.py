@@ -8,11 +8,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcheck.dicom.planset import build_dvh_set, build_plan_set, load_inputs, select_plans
+from rtcheck.dicom.io import read_dataset
+from rtcheck.dicom.planset import LoadedInputs, PlanSet, build_dvh_set, build_plan_set, load_inputs, select_plans
+from rtcheck.dicom.sop import RTObjectKind
 from rtcheck.dvh import EngineOptions, compute_dvh
+from rtcheck.dvh.tps import TpsComparison, TpsDvh, compare_with_tps, read_tps_dvhs, stored_statistics_notes
 from rtcheck.errors import MetricUndefinedError, SelectionError
 from rtcheck.evaluation import CheckOptions, check_plan_set
 from rtcheck.metrics.evaluate import metric_value
@@ -47,8 +51,76 @@ def check_paths(
         plan_set = build_plan_set(selected, inputs)
         result = check_plan_set(plan_set, protocol, arm, options)
         result.notes[:0] = inputs.skipped
+        _compare_check_with_tps(result, plan_set, inputs, options.engine)
         results.append(result)
     return results
+
+
+def _prescriptions(plan_set: PlanSet) -> list[float]:
+    if plan_set.plan is None:
+        return []
+    return [t.total_dose_gy for t in plan_set.plan.targets if t.total_dose_gy]
+
+
+def _tps_dvhs_of(
+    plan_set: PlanSet, inputs: LoadedInputs, *, rx_gy: float | None, relative_rx_gy: float | None, announce: bool
+) -> tuple[dict[int, TpsDvh], list[str]]:
+    """The planning system's DVHs stored in the plan set's RT Dose, by ROI number, and notes.
+
+    ``rx_gy`` is used to recognise stored statistics in % of the prescription;
+    ``relative_rx_gy`` converts RELATIVE DVH doses when the RT Dose gives no
+    normalisation dose.  Several BEAM doses carry per-beam DVHs, which are not
+    comparable with the DVH of their sum: none is returned, with a note.  With
+    ``announce`` a dose without DVHs is noted too.  Only the headers already read
+    are looked at, so a dose without a DVHSequence costs nothing.
+    """
+    headers = {o.path: o.dataset for o in inputs.inventory.of_kind(RTObjectKind.DOSE)}
+    datasets = [(path, headers.get(path) or read_dataset(path, stop_before_pixels=True)) for path in plan_set.dose.paths]
+    with_dvhs = [(path, ds) for path, ds in datasets if ds.get("DVHSequence")]
+    if not with_dvhs:
+        files = ", ".join(str(p) for p in plan_set.dose.paths)
+        return {}, ([f"{files}: no planning-system DVHs (DVHSequence) to compare with"] if announce else [])
+    if len(datasets) > 1:
+        return {}, [
+            f"the {len(datasets)} RT Doses of this plan carry the planning system's DVHs per beam, which are not "
+            "comparable with the DVH of their sum: not compared"
+        ]
+    path, ds = with_dvhs[0]
+    scale = 1.0
+    if str(ds.get("DoseSummationType", "")).upper() == "FRACTION":
+        fractions = re.fullmatch(r"FRACTION x (\d+)", plan_set.dose.summation_type)
+        if fractions is None:
+            return {}, [f"{path}: the planning system's DVHs of a FRACTION dose cannot be scaled to the course: not compared"]
+        scale = float(fractions.group(1))
+    dvhs = read_tps_dvhs(ds, source=str(path), rx_gy=relative_rx_gy, dose_scale=scale)
+    notes = stored_statistics_notes(ds, dvhs, source=str(path), rx_gy=rx_gy)
+    by_roi: dict[int, TpsDvh] = {}
+    for dvh in dvhs:
+        by_roi.setdefault(dvh.roi_number, dvh)
+    return by_roi, notes
+
+
+def _compare_check_with_tps(result: CheckResult, plan_set: PlanSet, inputs: LoadedInputs, engine: EngineOptions) -> None:
+    """Fill ``result.tps_comparison`` for the structures the check evaluated that the RT Dose has DVHs of."""
+    prescriptions = _prescriptions(plan_set)
+    rx_gy = max(prescriptions) if prescriptions else None
+    single = prescriptions[0] if len(set(prescriptions)) == 1 else None
+    tps, notes = _tps_dvhs_of(plan_set, inputs, rx_gy=rx_gy, relative_rx_gy=single, announce=False)
+    result.notes += notes
+    if not tps:
+        return
+    rois = {roi.number: roi for roi in plan_set.structure_set.rois}
+    spacing = plan_set.structure_set.typical_plane_spacing_mm()
+    for summary in result.structures:
+        roi = rois.get(summary.roi_number)
+        theirs = tps.get(summary.roi_number)
+        if roi is None or theirs is None or roi.name != summary.roi_name or not roi.is_volume:
+            continue
+        ours = compute_dvh(roi, plan_set.dose, plane_spacing_mm=spacing, options=engine)
+        comparison = compare_with_tps(ours, theirs, rx_gy=rx_gy)
+        comparison.structure = summary.structure
+        comparison.roi_name = summary.roi_name
+        result.tps_comparison.append(comparison)
 
 
 @dataclass
@@ -64,6 +136,7 @@ class StructureStatistics:
     max_gy: float | None
     metrics: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    tps: TpsComparison | None = None  # with compare_tps: against the planning system's DVH, None without one
 
 
 def dvh_statistics(
@@ -74,20 +147,30 @@ def dvh_statistics(
     rx_gy: float | None = None,
     plan: str | None = None,
     engine: EngineOptions = EngineOptions(),
+    compare_tps: bool = False,
 ) -> tuple[list[StructureStatistics], list[str]]:
     """DVH statistics of the ROIs (all, or those named) in the inputs, and notes about the inputs.
 
     A % of prescription metric uses ``rx_gy``, else the plan's highest prescription.
+    With ``compare_tps`` each row's ``tps`` compares it with the planning system's
+    DVH stored in the RT Dose (see :mod:`rtcheck.dvh.tps`; the dose tolerance is
+    relative to the same prescription).
     """
     parsed: list[Metric] = [parse_metric(m) for m in (metrics or [])]
     inputs = load_inputs(paths)
     plan_set = build_dvh_set(inputs, plan)
-    if rx_gy is None and plan_set.plan is not None:
-        doses = [t.total_dose_gy for t in plan_set.plan.targets if t.total_dose_gy]
-        rx_gy = max(doses) if doses else None
+    given_rx = rx_gy
+    prescriptions = _prescriptions(plan_set)
+    if rx_gy is None and prescriptions:
+        rx_gy = max(prescriptions)
     if rx_gy is None and any(m.needs_prescription for m in parsed):
         needing = ", ".join(m.text for m in parsed if m.needs_prescription)
         raise SelectionError(f"{needing} refer to a prescription: pass --rx-gy (no RT Plan gives one)")
+    tps: dict[int, TpsDvh] = {}
+    tps_notes: list[str] = []
+    if compare_tps:
+        single = given_rx if given_rx is not None else (prescriptions[0] if len(set(prescriptions)) == 1 else None)
+        tps, tps_notes = _tps_dvhs_of(plan_set, inputs, rx_gy=rx_gy, relative_rx_gy=single, announce=True)
 
     rois = plan_set.structure_set.rois
     if structures:
@@ -101,9 +184,12 @@ def dvh_statistics(
     spacing = plan_set.structure_set.typical_plane_spacing_mm()
     rows: list[StructureStatistics] = []
     for roi in rois:
+        unmatched = [f"the planning system has a DVH of it ({tps[roi.number].source}) but rtcheck none"] if roi.number in tps else []
         if not roi.is_volume:
             rows.append(
-                StructureStatistics(roi.name, roi.number, 0.0, None, None, None, None, {m.text: None for m in parsed}, [roi.unusable_reason or ""])
+                StructureStatistics(
+                    roi.name, roi.number, 0.0, None, None, None, None, {m.text: None for m in parsed}, [roi.unusable_reason or "", *unmatched]
+                )
             )
             continue
         dvh = compute_dvh(roi, plan_set.dose, plane_spacing_mm=spacing, options=engine)
@@ -111,7 +197,7 @@ def dvh_statistics(
             rows.append(
                 StructureStatistics(
                     roi.name, roi.number, dvh.total_volume_cc, 100.0, None, None, None, {m.text: None for m in parsed},
-                    ["the structure lies entirely outside the dose grid"],
+                    ["the structure lies entirely outside the dose grid", *unmatched],
                 )
             )
             continue
@@ -126,5 +212,8 @@ def dvh_statistics(
             except MetricUndefinedError as exc:
                 row.metrics[metric.text] = None
                 row.notes.append(str(exc))
+        if roi.number in tps:
+            row.tps = compare_with_tps(dvh, tps[roi.number], rx_gy=rx_gy)
+            row.notes += row.tps.notes
         rows.append(row)
-    return rows, inputs.skipped + plan_set.notes
+    return rows, inputs.skipped + plan_set.notes + tps_notes

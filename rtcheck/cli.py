@@ -117,7 +117,9 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
 @click.option("--rx-gy", type=float, help="Prescription dose (Gy) for % metrics; default the plan's highest prescription.")
 @click.option("--plan", "plan_selector", help="Plan SOP Instance UID or label, when the inputs hold several.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format):
+@click.option("--compare-tps", is_flag=True,
+              help="Compare with the planning system's own DVHs stored in the RT Dose (DVHSequence).")
+def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare_tps):
     """DVH statistics of the ROIs in PATHS, without a protocol (no RT Plan needed)."""
     from rtcheck.api import dvh_statistics
     from rtcheck.metrics.grammar import parse_metric
@@ -126,12 +128,27 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format):
         parse_metric(metric)  # syntax errors before any file is read
     if rx_gy is not None and rx_gy <= 0:
         raise click.BadParameter("must be positive", param_hint="--rx-gy")
-    rows, notes = dvh_statistics(list(paths), structures=list(structures), metrics=list(metrics), rx_gy=rx_gy, plan=plan_selector)
+    rows, notes = dvh_statistics(
+        list(paths), structures=list(structures), metrics=list(metrics), rx_gy=rx_gy, plan=plan_selector, compare_tps=compare_tps
+    )
     for note in notes:
         _warn(note)
 
     def number(value, digits=3):
         return None if value is None else round(value, digits)
+
+    tps_names = ["volume_cc", "mean_gy", "d95_gy", "d2cc_gy"]
+
+    def tps_fields(r) -> dict:
+        if r.tps is None:
+            return {"tps": None, "tps_difference": None, "tps_relative_difference_pct": None, "tps_flagged": None}
+        q = r.tps.quantities
+        return {
+            "tps": {name: number(q[name].tps, 4) for name in tps_names},
+            "tps_difference": {name: number(q[name].difference, 4) for name in tps_names},
+            "tps_relative_difference_pct": {name: number(q[name].relative_difference_pct, 2) for name in tps_names},
+            "tps_flagged": r.tps.flagged,
+        }
 
     if output_format == "json":
         from rtcheck.render.json import dvh_document
@@ -146,6 +163,7 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format):
                 "mean_gy": number(r.mean_gy, 4),
                 "max_gy": number(r.max_gy, 4),
                 "metrics": {k: number(v, 4) for k, v in r.metrics.items()},
+                **(tps_fields(r) if compare_tps else {}),
                 "notes": r.notes,
             }
             for r in rows
@@ -153,10 +171,17 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format):
         click.echo(json.dumps(dvh_document(payload), indent=2, ensure_ascii=False))
         return
     headers = ["structure", "roi_number", "volume_cc", "outside_pct", "min_gy", "mean_gy", "max_gy", *metrics]
+    if compare_tps and output_format == "csv":
+        headers += [f"{prefix}_{name}" for name in tps_names for prefix in ("tps", "diff")] + ["tps_flagged"]
     table_rows = []
     for r in rows:
         values = [r.volume_cc, r.outside_dose_grid_pct, r.min_gy, r.mean_gy, r.max_gy, *(r.metrics.get(m) for m in metrics)]
-        table_rows.append([r.name, str(r.roi_number), *("" if v is None else f"{v:.3f}" if output_format == "csv" else f"{v:.2f}" for v in values)])
+        if compare_tps and output_format == "csv":
+            values += [getattr(r.tps.quantities[name], attr) if r.tps else None for name in tps_names for attr in ("tps", "difference")]
+        cells = ["" if v is None else f"{v:.3f}" if output_format == "csv" else f"{v:.2f}" for v in values]
+        if compare_tps and output_format == "csv":
+            cells.append("" if r.tps is None else ";".join(r.tps.flagged))
+        table_rows.append([r.name, str(r.roi_number), *cells])
     if output_format == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -170,6 +195,28 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format):
     for r in rows:
         for note in r.notes:
             click.echo(f"  {r.name}: {note}")
+    if compare_tps:
+        from rtcheck.dvh.tps import TOLERANCE_TEXT
+
+        def pair(q) -> str:
+            if q.rtcheck is None and q.tps is None:
+                return "-"
+            ours = "-" if q.rtcheck is None else f"{q.rtcheck:.2f}"
+            theirs = "-" if q.tps is None else f"{q.tps:.2f}"
+            difference = "" if q.difference is None else f" ({q.difference:+.2f}{' !' if q.flagged else ''})"
+            return f"{ours} / {theirs}{difference}"
+
+        compared = [r for r in rows if r.tps is not None]
+        click.echo("")
+        click.echo("Planning system DVHs: rtcheck / planning system (difference, ! above tolerance)")
+        tps_rows = [
+            [r.name, *(pair(r.tps.quantities[name]) for name in tps_names), ", ".join(r.tps.flagged) or "-"] for r in compared
+        ]
+        click.echo("\n".join(table(["structure", "volume_cc", "mean_gy", "D95%_gy", "D2cc_gy", "flagged"], tps_rows)))
+        click.echo(f"Tolerance: {TOLERANCE_TEXT}.")
+        without = [r.name for r in rows if r.tps is None]
+        if without and compared:
+            click.echo(f"No planning-system DVH: {', '.join(without)}")
 
 
 @main.group(invoke_without_command=True, cls=click.Group)

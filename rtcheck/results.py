@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rtcheck.dvh.tps import TpsComparison
 
 
 class Status(str, enum.Enum):
@@ -89,6 +93,8 @@ class CheckResult:
     structures: list[StructureSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     input_files: list[str] = field(default_factory=list)
+    # Against the planning system's DVHs in the RT Dose, for the structures above it has DVHs of (rtcheck.dvh.tps).
+    tps_comparison: list[TpsComparison] = field(default_factory=list)
 
     @property
     def verdict(self) -> Status:

@@ -76,6 +76,27 @@ def check_document(result: CheckResult) -> dict[str, Any]:
         ],
         "notes": result.notes,
         "inputs": result.input_files,
+        "tps_comparison": [
+            {
+                "structure": t.structure,
+                "roi_name": t.roi_name,
+                "roi_number": t.roi_number,
+                "source": t.source,
+                "quantities": {
+                    name: {
+                        "rtcheck": _number(q.rtcheck),
+                        "tps": _number(q.tps),
+                        "difference": _number(q.difference),
+                        "relative_difference_pct": _number(q.relative_difference_pct, 2),
+                        "tolerance": _number(q.tolerance),
+                        "flagged": q.flagged,
+                    }
+                    for name, q in t.quantities.items()
+                },
+                "notes": t.notes,
+            }
+            for t in result.tps_comparison
+        ],
         "verdict": result.verdict.value,
     }
 

@@ -77,6 +77,21 @@ def render_check(result: CheckResult, style=None) -> str:
     if not_evaluated:
         out += ["", "Not evaluated:"]
         out += [f"  {c.id}: {c.message}" for c in not_evaluated]
+    if result.tps_comparison:
+        from rtcheck.dvh.tps import TOLERANCE_TEXT as TPS_TOLERANCE_TEXT
+
+        out += ["", "Planning system DVHs (RT Dose DVHSequence) against rtcheck's:"]
+        flagged = [(t, t.quantities[name]) for t in result.tps_comparison for name in t.flagged]
+        for t, q in flagged:
+            relative = f", {q.relative_difference_pct:+.1f} %" if q.relative_difference_pct is not None else ""
+            out.append(
+                f"  {t.structure} ({t.roi_name}) {q.name}: rtcheck {q.rtcheck:.2f} {q.unit}, planning system {q.tps:.2f} {q.unit}, "
+                f"difference {q.difference:+.2f} {q.unit}{relative} exceeds {q.tolerance:.2f} {q.unit}"
+            )
+        if not flagged:
+            names = ", ".join(f"{t.structure} ({t.roi_name})" if t.roi_name != t.structure else t.structure for t in result.tps_comparison)
+            out.append(f"  agree within tolerance: {names}")
+        out.append(f"  tolerance: {TPS_TOLERANCE_TEXT}")
     if result.notes:
         out += ["", "Notes:"] + [f"  {n}" for n in result.notes]
     required = [c for c in result.checks if c.required]
