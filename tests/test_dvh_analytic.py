@@ -8,8 +8,9 @@ Truth conventions (the engine's, see README "How the DVH is computed"): a
 cylinder or a cone's base extends half a plane spacing beyond its end contour;
 a sphere is its geometric volume.
 
-Tolerances: volumes within 2 % (3 % for the 0.5 cc sphere at 2-3 mm planes,
-where only 3-5 contours describe it, and its D95 within 5 % of the dose range
+Tolerances: volumes within 2 % (4 % for the 0.5 cc sphere at 2-3 mm planes,
+where only 3-5 contours describe it: three slabs of 3 mm already hold 2.9 %
+more than the sphere, and its D95 within 5 % of the dose range
 instead of 2 %: the cold cap is then placed to about half a millimetre); the mean of a linear dose, which is
 the dose at the centroid, within 0.5 % of the dose range across the
 structure; minimum and maximum within 2 % of that range; D95/D5 of a
@@ -76,7 +77,8 @@ def test_sphere(tmp_path, volume_cc, plane_mm, axis):
     shape = RoiShape("Sphere", radius_mm=radius, z_range_mm=sphere_planes(radius, plane_mm), points=128,
                      profile=lambda z: math.sqrt(max(0.0, 1 - (z / radius) ** 2)))
     dvh = dvh_of(tmp_path, shape, plane_mm, linear_dose(axis), radius)
-    volume_tolerance = 0.03 if volume_cc < 1 and plane_mm >= 2 else 0.02
+    # Three contours 3 mm apart on a 4.9 mm sphere: the slabs alone hold 2.9 % more than the sphere.
+    volume_tolerance = 0.04 if volume_cc < 1 and plane_mm >= 2 else 0.02
     assert dvh.volume_cc == pytest.approx(volume_cc, rel=volume_tolerance)
     spread = 2 * radius * GRADIENT_GY_PER_MM
     assert dvh.mean_gy == pytest.approx(CENTRE_GY, abs=0.005 * spread)

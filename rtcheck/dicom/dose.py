@@ -38,6 +38,14 @@ class DoseGrid:
     def max_gy(self) -> float:
         return float(self.dose_gy.max()) if self.dose_gy.size else 0.0
 
+    def single_precision(self) -> np.ndarray:
+        """The dose as float32 (Gy), made once and kept, for the DVH engine's sampling."""
+        cached = getattr(self, "_float32", None)
+        if cached is None or cached.shape != self.dose_gy.shape:
+            cached = self.dose_gy.astype(np.float32)
+            self._float32 = cached
+        return cached
+
     def same_geometry(self, other: "DoseGrid") -> bool:
         return (
             self.dose_gy.shape == other.dose_gy.shape

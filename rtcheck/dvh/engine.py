@@ -29,8 +29,6 @@ Method (conventions physicists need to know):
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -41,6 +39,8 @@ from rtcheck.dicom.structures import Roi
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 
 _MAX_BINS = 200_000
+# Lattice samples evaluated at once: bounds the working memory to some tens of MB.
+_CHUNK_SAMPLES = 100_000
 # A plane whose region is below this fraction of its neighbour's closes the structure.
 _CLOSING_AREA_RATIO = 0.05
 # Adjacent planes farther apart than this many typical spacings are separate parts.
@@ -175,7 +175,8 @@ class _Lattice:
     def covering(cls, dose: DoseGrid, xmin: float, xmax: float, ymin: float, ymax: float, spacing: float) -> "_Lattice":
         dx = float(dose.x_mm[1] - dose.x_mm[0]) if dose.x_mm.size > 1 else 1.0
         dy = float(dose.y_mm[1] - dose.y_mm[0]) if dose.y_mm.size > 1 else 1.0
-        hx, hy = dx / max(1, math.ceil(dx / spacing)), dy / max(1, math.ceil(dy / spacing))
+        # Whole subdivisions of a voxel no finer than ``spacing``, so the sample budget holds.
+        hx, hy = dx / max(1, math.floor(dx / spacing)), dy / max(1, math.floor(dy / spacing))
         x_origin = float(dose.x_mm[0]) - dx / 2 + hx / 2
         y_origin = float(dose.y_mm[0]) - dy / 2 + hy / 2
         # Two samples of margin so the nearest-sample search sees the outside all around.
@@ -307,24 +308,37 @@ class _ContourStack:
             self._features[i] = (indices[0], indices[1])
         return self._features[i]
 
-    def sub_slabs(self, spacing: float) -> list[tuple[float, float]]:
-        """(z centre, thickness) of the sub-slabs that tile this ROI's extent, none crossing a plane."""
+    def sub_slabs(self, shape_step: float, dose_step: float) -> list[tuple[float, float]]:
+        """(z centre, thickness) of the sub-slabs that tile this ROI's extent, none crossing a plane
+        or a half-way line.  Where the shape is constant (caps, halves of a gap) only the dose
+        varies along z, so ``dose_step`` suffices; next to a closing contour, ``shape_step``."""
         slabs: list[tuple[float, float]] = []
 
-        def tile(low: float, high: float, even: bool = False) -> None:
+        def tile(low: float, high: float, step: float) -> None:
             if high - low <= 1e-9:
                 return
-            count = max(1, math.ceil((high - low) / spacing - 1e-9))
-            if even:
-                count += count % 2  # no sub-slab centred on the half-way line between two planes
-            step = (high - low) / count
-            slabs.extend((low + (k + 0.5) * step, step) for k in range(count))
+            count = max(1, math.ceil((high - low) / step - 1e-9))
+            width = (high - low) / count
+            slabs.extend((low + (k + 0.5) * width, width) for k in range(count))
 
+        n = self.z.size
         for i, z in enumerate(self.z):
-            tile(z - self.cap_below(i), z)
-            joined = i + 1 < self.z.size and bool(self.joined[i])
-            tile(z, float(self.z[i + 1] if joined else z + self.cap_above(i)), even=joined)
+            # The constant part of plane i's shape: its cap or the near halves of its gaps,
+            # unless the neighbour there closes the structure (then that gap is tiled finely).
+            below = z - self.cap_below(i)
+            if i > 0 and self.joined[i - 1]:
+                below = z if self._closing_pair(i - 1) else (self.z[i - 1] + z) / 2
+            above = z + self.cap_above(i)
+            if i + 1 < n and self.joined[i]:
+                above = z if self._closing_pair(i) else (z + self.z[i + 1]) / 2
+            tile(float(below), float(above), dose_step)
+            if i + 1 < n and self.joined[i] and self._closing_pair(i):
+                tile(float(z), float(self.z[i + 1]), shape_step)
         return slabs
+
+    def _closing_pair(self, i: int) -> bool:
+        """Whether the gap between planes i and i + 1 ends at a closing contour."""
+        return self._closing(i, i + 1) or self._closing(i + 1, i)
 
     def vertex_points(self) -> np.ndarray:
         """Contour vertices at their planes and, for end planes, at the end of their caps (N, 3)."""
@@ -374,9 +388,9 @@ class _Region:
             return np.logical_and.reduce(masks)
         return masks[0] & ~np.logical_or.reduce(masks[1:]) if len(masks) > 1 else masks[0]
 
-    def sub_slabs(self) -> list[tuple[float, float]]:
+    def sub_slabs(self, dose_step: float) -> list[tuple[float, float]]:
         if self.stack is not None:
-            return self.stack.sub_slabs(self.spacing)
+            return self.stack.sub_slabs(self.spacing, dose_step)
         low, high = self.extent()
         count = max(1, math.ceil((high - low) / self.spacing))
         step = (high - low) / count
@@ -386,25 +400,31 @@ class _Region:
         return self.stack.vertex_points() if self.stack is not None else None
 
 
+def _ratio(step_mm, span_mm) -> np.ndarray:
+    """step / span where the interpolation spans a voxel, 0 where it is clamped at the grid's edge."""
+    span = np.asarray(span_mm, dtype=float)
+    return np.divide(step_mm, span, out=np.zeros(np.broadcast(step_mm, span).shape), where=span > 0)
+
+
 def _accumulate(steps: np.ndarray, corrections: np.ndarray, low: np.ndarray, high: np.ndarray, volume: np.ndarray, bin_width: float) -> None:
     """Add each sample's ``volume`` (cc), spread uniformly over [low, high] Gy, to a histogram kept
-    as step changes (whole bins) plus corrections (the partial bins at both ends)."""
-    last = steps.size - 2
-    lo_bin = np.minimum((low / bin_width).astype(np.int64), last)
-    hi_bin = np.minimum((high / bin_width).astype(np.int64), last)
-    point = hi_bin == lo_bin
-    if point.any():
-        corrections += np.bincount(lo_bin[point], weights=volume[point], minlength=steps.size)
-    spread = ~point
-    if spread.any():
-        lo, hi, lb, hb = low[spread], high[spread], lo_bin[spread], hi_bin[spread]
-        density = volume[spread] / (hi - lo)  # cc per Gy
-        per_bin = density * bin_width
-        # Bins lb..hb-1 get a full share, then the ends are corrected for partial overlap.
-        steps += np.bincount(lb, weights=per_bin, minlength=steps.size)
-        steps -= np.bincount(hb, weights=per_bin, minlength=steps.size)
-        corrections -= np.bincount(lb, weights=density * (lo - lb * bin_width), minlength=steps.size)
-        corrections += np.bincount(hb, weights=density * (hi - hb * bin_width), minlength=steps.size)
+    as step changes (whole bins, summed later) plus corrections (the partial bins at both ends)."""
+    size = steps.size
+    low = low.astype(np.float64)
+    high = high.astype(np.float64)
+    volume = volume.astype(np.float64)
+    lo_bin = np.minimum((low / bin_width).astype(np.int64), size - 2)
+    hi_bin = np.minimum((high / bin_width).astype(np.int64), size - 2)
+    same = hi_bin == lo_bin
+    width = high - low
+    density = np.divide(volume, width, out=np.zeros_like(volume), where=~same)  # cc per Gy
+    per_bin = density * bin_width
+    # Bins lo+1 .. hi-1 get a full share; bin lo the part above low, bin hi the part below high.
+    steps += np.bincount(lo_bin + 1, weights=per_bin, minlength=size)
+    steps -= np.bincount(hi_bin, weights=per_bin, minlength=size)
+    in_low_bin = np.where(same, volume, density * ((lo_bin + 1) * bin_width - low))
+    corrections += np.bincount(lo_bin, weights=in_low_bin, minlength=size)
+    corrections += np.bincount(hi_bin, weights=np.where(same, 0.0, density * (high - hi_bin * bin_width)), minlength=size)
 
 
 def _all_contour_points(shape) -> np.ndarray:
@@ -445,75 +465,98 @@ def compute_dvh(
 
     x_in, x_lo, x_hi, x_w = _axis_interpolation(lattice.xs, dose.x_mm)
     y_in, y_lo, y_hi, y_w = _axis_interpolation(lattice.ys, dose.y_mm)
-    col_a, col_b = int(x_lo.min()), int(x_hi.max()) + 1
-    row_a, row_b = int(y_lo.min()), int(y_hi.max()) + 1
-    ry_lo, ry_hi, wy = y_lo - row_a, y_hi - row_a, y_w[:, None]
-    cx_lo, cx_hi = x_lo - col_a, x_hi - col_a
     in_plane_grid = y_in[:, None] & x_in[None, :]
+    # Per lattice column/row: the voxel-centre spacing the interpolation spans (0 at a clamped edge).
+    x_span = dose.x_mm[x_hi] - dose.x_mm[x_lo]
+    y_span = dose.y_mm[y_hi] - dose.y_mm[y_lo]
+    x_w32, y_w32 = x_w.astype(np.float32), y_w.astype(np.float32)
+    x_cell = _ratio(lattice.hx, x_span).astype(np.float32)
+    y_cell = _ratio(lattice.hy, y_span).astype(np.float32)
 
-    def on_lattice(plane: np.ndarray) -> np.ndarray:
-        along_y = plane[ry_lo] * (1 - wy) + plane[ry_hi] * wy
-        return along_y[:, cx_lo] * (1 - x_w) + along_y[:, cx_hi] * x_w
-
-    samples: list[np.ndarray] = []
-    spreads: list[np.ndarray] = []
-    volumes: list[np.ndarray] = []
-    inside_cc = outside_cc = dose_sum = 0.0
-    sample_area_mm2 = lattice.hx * lattice.hy
-    slabs = region.sub_slabs()
-    z_in, z_lo, z_hi, z_w = _axis_interpolation(np.array([z for z, _ in slabs]), dose.z_mm)
-    for k, (z, thickness) in enumerate(slabs):
-        mask = region.mask_at(z)
-        count = int(np.count_nonzero(mask))
-        if count == 0:
-            continue
-        sample_cc = sample_area_mm2 * thickness / 1000.0
-        covered = mask & in_plane_grid if z_in[k] else np.zeros_like(mask)
-        n_covered = int(np.count_nonzero(covered))
-        outside_cc += (count - n_covered) * sample_cc
-        if n_covered == 0:
-            continue
-        lower = dose.dose_gy[z_lo[k], row_a:row_b, col_a:col_b]
-        upper = dose.dose_gy[z_hi[k], row_a:row_b, col_a:col_b]
-        values = on_lattice(lower * (1 - z_w[k]) + upper * z_w[k]) if z_w[k] else on_lattice(lower)
-        # Each sample stands for a cell: spread its volume over the dose range the local
-        # gradient gives the cell, so the DVH has no staircase from sampling.
-        width = np.zeros_like(values)
-        if values.shape[1] > 1:
-            width += np.abs(np.gradient(values, axis=1))
-        if values.shape[0] > 1:
-            width += np.abs(np.gradient(values, axis=0))
-        if z_hi[k] != z_lo[k]:
-            gz = on_lattice(upper - lower) / (dose.z_mm[z_hi[k]] - dose.z_mm[z_lo[k]])
-            width += np.abs(gz) * thickness
-        samples.append(values[covered])
-        spreads.append(width[covered])
-        volumes.append(np.full(n_covered, sample_cc))
-        inside_cc += n_covered * sample_cc
-        dose_sum += float(samples[-1].sum()) * sample_cc
+    dz = float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else plane_spacing_mm
+    slabs = region.sub_slabs(dose_step=max(spacing, dz))
+    slab_z = np.array([z for z, _ in slabs])
+    thickness = np.array([t for _, t in slabs])
+    slab_cc = thickness * lattice.hx * lattice.hy / 1000.0
+    z_in, z_lo, z_hi, z_w = _axis_interpolation(slab_z, dose.z_mm)
+    z_span = dose.z_mm[z_hi] - dose.z_mm[z_lo]
+    z_w32 = z_w.astype(np.float32)
+    z_cell = _ratio(thickness, z_span).astype(np.float32)
+    slab_cc32 = slab_cc.astype(np.float32)
 
     grid_max = dose.max_gy
     bin_width = max(options.bin_width_gy, grid_max / _MAX_BINS)
     nbins = int(math.ceil(grid_max / bin_width)) + 2
-    differential = np.zeros(nbins)
+    steps = np.zeros(nbins + 1)
+    corrections = np.zeros(nbins + 1)
+    inside_cc = outside_cc = dose_sum = 0.0
+    dmin, dmax = math.inf, -math.inf
+    # Single precision is ample (1e-5 Gy at 60 Gy against 0.001 Gy bins) and halves memory traffic.
+    flat = dose.single_precision().reshape(-1)
+    ny, nx = dose.dose_gy.shape[1:]
+    per_chunk = max(1, _CHUNK_SAMPLES // (lattice.xs.size * lattice.ys.size))
+    # Slabs are masked a chunk at a time; the dose is then gathered only at covered samples.
+    for first in range(0, len(slabs), per_chunk):
+        chunk = np.arange(first, min(first + per_chunk, len(slabs)))
+        masks = np.stack([region.mask_at(z) for z in slab_z[chunk]])
+        counts = masks.sum(axis=(1, 2))
+        covered = masks & in_plane_grid[None] & z_in[chunk, None, None]
+        slab_index, rows, cols = np.nonzero(covered)
+        covered_counts = np.bincount(slab_index, minlength=chunk.size)
+        outside_cc += float(np.dot(counts - covered_counts, slab_cc[chunk]))
+        if slab_index.size == 0:
+            continue
+        k = chunk[slab_index]
+        tz, ty, tx = z_w32[k], y_w32[rows], x_w32[cols]
+        base0 = z_lo[k] * (ny * nx)
+        base1 = z_hi[k] * (ny * nx)
+        r0, r1 = y_lo[rows] * nx, y_hi[rows] * nx
+        c0, c1 = x_lo[cols], x_hi[cols]
+        # The eight voxel centres around each sample; trilinear value and its gradient (Gy/mm).
+        v000, v001 = flat[base0 + r0 + c0], flat[base0 + r0 + c1]
+        v010, v011 = flat[base0 + r1 + c0], flat[base0 + r1 + c1]
+        v100, v101 = flat[base1 + r0 + c0], flat[base1 + r0 + c1]
+        v110, v111 = flat[base1 + r1 + c0], flat[base1 + r1 + c1]
+        lower_y0 = v000 + (v001 - v000) * tx
+        lower_y1 = v010 + (v011 - v010) * tx
+        upper_y0 = v100 + (v101 - v100) * tx
+        upper_y1 = v110 + (v111 - v110) * tx
+        lower = lower_y0 + (lower_y1 - lower_y0) * ty
+        upper = upper_y0 + (upper_y1 - upper_y0) * ty
+        sampled = lower + (upper - lower) * tz
+        # Each sample stands for a cell: its volume is spread over the dose range the local
+        # gradient gives the cell, so the DVH has no staircase from sampling.
+        dx_gy = ((v001 - v000) * (1 - ty) + (v011 - v010) * ty) * (1 - tz) + ((v101 - v100) * (1 - ty) + (v111 - v110) * ty) * tz
+        dy_gy = (lower_y1 - lower_y0) * (1 - tz) + (upper_y1 - upper_y0) * tz
+        spread = np.abs(dx_gy) * x_cell[cols] + np.abs(dy_gy) * y_cell[rows]
+        spread += np.abs(upper - lower) * z_cell[k]
+        volume = slab_cc32[k]
+        # Spreads are clipped to the grid's range (trilinear doses never leave it); the
+        # histogram's tails beyond the structure's own min and max are folded in below.
+        low = np.maximum(sampled - spread / 2, 0.0)
+        high = np.minimum(sampled + spread / 2, grid_max)
+        _accumulate(steps, corrections, low, high, volume, bin_width)
+        inside_cc += float(np.sum(volume, dtype=np.float64))
+        dose_sum += float(np.dot(sampled.astype(np.float64), volume))
+        dmin = min(dmin, float(sampled.min()))
+        dmax = max(dmax, float(sampled.max()))
+
     if inside_cc == 0:
         dmin = dmax = mean = 0.0
+        differential = np.zeros(nbins)
     else:
-        values = np.concatenate(samples)
-        dmin, dmax = float(values.min()), float(values.max())
         vertices = region.vertex_points()
         if vertices is not None and vertices.size:
             vertex_dose, vertex_inside = dose_at_points(dose, vertices)
             if vertex_inside.any():
                 dmin = min(dmin, float(vertex_dose[vertex_inside].min()))
                 dmax = max(dmax, float(vertex_dose[vertex_inside].max()))
-        spread = np.concatenate(spreads)
-        low = np.clip(values - spread / 2, dmin, dmax)
-        high = np.clip(values + spread / 2, dmin, dmax)
-        steps = np.zeros(nbins + 1)
-        corrections = np.zeros(nbins + 1)
-        _accumulate(steps, corrections, low, high, np.concatenate(volumes), bin_width)
         differential = (np.cumsum(steps) + corrections)[:nbins]
+        first, last = int(dmin / bin_width), min(int(dmax / bin_width), nbins - 1)
+        differential[first] += differential[:first].sum()
+        differential[last] += differential[last + 1 :].sum()
+        differential[:first] = 0.0
+        differential[last + 1 :] = 0.0
         mean = dose_sum / inside_cc
     return DoseVolumeHistogram(
         name=shape.name,
@@ -534,11 +577,11 @@ def compute_dvhs(
     *,
     plane_spacing_mm: float | None = None,
     options: EngineOptions = EngineOptions(),
-    workers: int | None = None,
 ) -> list[DoseVolumeHistogram]:
-    """DVHs of several shapes, computed in parallel threads (numpy releases the GIL in the heavy parts)."""
-    workers = workers or min(len(shapes), os.cpu_count() or 1)
-    if workers <= 1 or len(shapes) <= 1:
-        return [compute_dvh(s, dose, plane_spacing_mm=plane_spacing_mm, options=options) for s in shapes]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda s: compute_dvh(s, dose, plane_spacing_mm=plane_spacing_mm, options=options), shapes))
+    """DVHs of several shapes, in the same order.
+
+    One core on purpose: the sampling is bound by memory bandwidth, and on the
+    2-core machines measured (benchmarks/README.md) two worker processes each
+    ran 2.7x slower than one, so spreading structures over cores lost time.
+    """
+    return [compute_dvh(s, dose, plane_spacing_mm=plane_spacing_mm, options=options) for s in shapes]
