@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from rtcheck.dicom.plan import TargetPrescription
 from rtcheck.dicom.planset import PlanSet
-from rtcheck.dvh import DoseVolumeHistogram, EngineOptions, compute_dvh
+from rtcheck.dvh import Combination, DoseVolumeHistogram, EngineOptions, compute_dvh
 from rtcheck.errors import MetricUndefinedError
 from rtcheck.metrics.evaluate import metric_value
-from rtcheck.protocol.matching import StructureMatch, match_structure, normalise_name
+from rtcheck.protocol.matching import StructureMatch, normalise_name, resolve_structure
 from rtcheck.protocol.model import Arm, Constraint, Protocol
 from rtcheck.results import CheckOutcome, CheckResult, Status, StructureSummary, TargetSummary
 
@@ -70,7 +70,7 @@ def _prescription_checks(arm: Arm, plan_set: PlanSet, matches: dict[str, Structu
     outcomes: list[CheckOutcome] = []
     for rx in arm.prescriptions:
         target, how = paired.get(rx.target, (None, ""))
-        roi_name = matches[rx.target].roi.name if rx.target in matches and matches[rx.target].roi else None
+        roi_name = matches[rx.target].label if rx.target in matches else None
         band = f"± {rx.per_protocol_pct:g} %"
         variation = f"± {rx.variation_acceptable_pct:g} %" if rx.variation_acceptable_pct is not None else None
         items = [
@@ -108,7 +108,7 @@ def _constraint_outcome(constraint: Constraint, arm: Arm, match: StructureMatch,
         id=constraint.id,
         kind="dvh",
         structure=constraint.structure,
-        roi_name=match.roi.name if match.roi else None,
+        roi_name=match.label,
         metric=constraint.metric.text,
         unit=constraint.metric.output_unit,
         per_protocol=per_protocol,
@@ -120,13 +120,13 @@ def _constraint_outcome(constraint: Constraint, arm: Arm, match: StructureMatch,
     def not_evaluated(reason: str) -> CheckOutcome:
         return CheckOutcome(value=None, status=Status.NOT_EVALUATED, message=reason, **base)
 
-    if match.roi is None:
+    if not match.found:
         return not_evaluated(f"structure missing: {match.reason}")
     if dvh is None:
         return not_evaluated(dvh_error or "no DVH")
     outside_pct = dvh.fraction_outside * 100.0
     if outside_pct > constraint.max_outside_dose_grid_pct:
-        return not_evaluated(f"{outside_pct:.1f} % of {match.roi.name!r} lies outside the dose grid")
+        return not_evaluated(f"{outside_pct:.1f} % of {match.label!r} lies outside the dose grid")
     rx = arm.reference_prescription(constraint) if constraint.metric.needs_prescription else None
     try:
         value = metric_value(constraint.metric, dvh, rx.total_dose_gy if rx else None)
@@ -144,6 +144,10 @@ def _constraint_outcome(constraint: Constraint, arm: Arm, match: StructureMatch,
     return CheckOutcome(value=value, status=status, message=message, **base)
 
 
+def _shape_key(shape) -> object:
+    return ("derived", shape.name) if isinstance(shape, Combination) else shape.number
+
+
 def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: CheckOptions = CheckOptions()) -> CheckResult:
     """Grade ``plan_set`` against arm ``arm_id`` of ``protocol``."""
     arm = protocol.arm(arm_id)
@@ -152,29 +156,37 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
         raise ValueError("a protocol check needs an RT Plan")
     overrides = dict(options.structure_map)
     used = [rx.target for rx in arm.prescriptions] + [c.structure for c in arm.constraints]
-    matches = {name: match_structure(protocol.structures[name], plan_set.structure_set, overrides.get(name)) for name in dict.fromkeys(used)}
+    matches = {name: resolve_structure(name, protocol.structures, plan_set.structure_set, overrides) for name in dict.fromkeys(used)}
 
     checks = _prescription_checks(arm, plan_set, matches, protocol)
     spacing = plan_set.structure_set.typical_plane_spacing_mm()
-    dvhs: dict[int, DoseVolumeHistogram] = {}
-    dvh_errors: dict[int, str] = {}
+    # DVHs are keyed by what they are computed on (an ROI number or a derivation's label).
+    dvhs: dict[object, DoseVolumeHistogram] = {}
+    dvh_errors: dict[object, str] = {}
     summaries: list[StructureSummary] = []
     for name in dict.fromkeys(c.structure for c in arm.constraints):
-        roi = matches[name].roi
-        if roi is None or roi.number in dvhs or roi.number in dvh_errors:
+        shape = matches[name].shape
+        if shape is None:
             continue
-        if not roi.is_volume:
-            dvh_errors[roi.number] = f"ROI {roi.name!r} has no volume: {roi.unusable_reason}"
+        key = _shape_key(shape)
+        if key in dvhs or key in dvh_errors:
             continue
-        dvh = compute_dvh(roi, plan_set.dose, plane_spacing_mm=spacing, options=options.engine)
-        dvhs[roi.number] = dvh
+        unusable = [roi for roi in (shape.rois() if isinstance(shape, Combination) else [shape]) if not roi.is_volume]
+        if unusable:
+            dvh_errors[key] = "; ".join(f"ROI {roi.name!r} has no volume: {roi.unusable_reason}" for roi in unusable)
+            continue
+        dvh = compute_dvh(shape, plan_set.dose, plane_spacing_mm=spacing, options=options.engine)
+        dvhs[key] = dvh
         summaries.append(
-            StructureSummary(name, roi.name, roi.number, dvh.total_volume_cc, dvh.fraction_outside * 100.0, dvh.min_gy, dvh.mean_gy, dvh.max_gy)
+            StructureSummary(
+                name, matches[name].label or "", shape.number if not isinstance(shape, Combination) else None,
+                dvh.total_volume_cc, dvh.fraction_outside * 100.0, dvh.min_gy, dvh.mean_gy, dvh.max_gy,
+            )
         )
     for constraint in arm.constraints:
         match = matches[constraint.structure]
-        number = match.roi.number if match.roi else None
-        checks.append(_constraint_outcome(constraint, arm, match, dvhs.get(number), dvh_errors.get(number)))
+        key = _shape_key(match.shape) if match.shape is not None else None
+        checks.append(_constraint_outcome(constraint, arm, match, dvhs.get(key), dvh_errors.get(key)))
 
     return CheckResult(
         protocol_id=protocol.id,

@@ -69,7 +69,7 @@ class StructureSummary:
 
     structure: str
     roi_name: str
-    roi_number: int
+    roi_number: int | None  # None for a structure derived from several ROIs
     volume_cc: float
     outside_dose_grid_pct: float
     min_gy: float

@@ -73,7 +73,7 @@ def _broken(tmp_path, mutate) -> Path:
         (lambda d: d["constraint_sets"]["organs-at-risk"][0].update(per_protocol="< 25 Gy"), "(lungs-v20).per_protocol", "output unit %"),
         (lambda d: d["constraint_sets"]["organs-at-risk"][0].update(per_protocol="about 25 %"), "(lungs-v20).per_protocol", "expected '<'"),
         (lambda d: d["constraint_sets"]["organs-at-risk"][0].update(variation_acceptable="<= 20 %"), "(lungs-v20).variation_acceptable", "stricter"),
-        (lambda d: d["constraint_sets"]["organs-at-risk"][0].update(structure="Lung_L"), "(lungs-v20).structure", "unknown structure 'Lung_L'"),
+        (lambda d: d["constraint_sets"]["organs-at-risk"][0].update(structure="Lung_X"), "(lungs-v20).structure", "unknown structure 'Lung_X'"),
         (lambda d: d["constraint_sets"]["organs-at-risk"][0].pop("source"), "constraint_sets.organs-at-risk[0]", "missing key(s): source"),
         (lambda d: d["constraint_sets"]["organs-at-risk"][0].update(treshold=3), "constraint_sets.organs-at-risk[0]", "unknown key(s): treshold"),
         (lambda d: d["arms"]["cr-pr"]["prescriptions"][0].update(fractions=25), "arms.cr-pr.prescriptions[0]", "not the total 50.4 Gy"),
@@ -81,7 +81,7 @@ def _broken(tmp_path, mutate) -> Path:
         (lambda d: d["arms"]["cr-pr"]["constraints"].append({"use": "nothing"}), "arms.cr-pr.constraints[3].use", "unknown constraint set"),
         (lambda d: d["arms"]["cr-pr"]["constraints"].append({"use": "ptv-coverage"}), "arms.cr-pr.constraints", "appears twice"),
         (lambda d: d.update(schema="rtcheck.protocol/9"), "schema", "expected 'rtcheck.protocol/1'"),
-        (lambda d: d["structures"]["Heart"].update(aliases=[]), "structures.Heart.aliases", "non-empty list"),
+        (lambda d: d["structures"]["Heart"].update(aliases=[]), "structures.Heart.aliases", "non-empty unless the structure is derived"),
     ],
 )
 def test_malformed_protocol_names_file_and_entry(tmp_path, mutate, entry, words):
@@ -118,7 +118,7 @@ def _structure_set(*names: str) -> StructureSet:
         ("SpinalCord", ["Spinal  Cord"], "Spinal  Cord"),
         ("SpinalCord", ["ＣＯＲＤ"], "ＣＯＲＤ"),  # full-width letters as some Chinese systems export
         ("Heart", ["zHeart", "心脏"], "心脏"),  # z-prefixed ROIs are not for evaluation
-        ("Lungs", ["Lung_L", "Lung_R"], None),  # derived structures are not invented
+        ("Lungs", ["Lung_L", "Lung_R"], None),  # no ROI matches; the union is made by resolve_structure
         ("PTV", ["PTV", "ptv "], None),  # ambiguous
     ],
 )

@@ -16,13 +16,14 @@ import yaml
 
 from rtcheck.errors import MetricSyntaxError, ProtocolError, UnknownProtocolError
 from rtcheck.metrics.grammar import Metric, parse_metric
-from rtcheck.protocol.model import Arm, Constraint, Prescription, Protocol, StructureSpec, Threshold
+from rtcheck.protocol.model import Arm, Constraint, Derivation, Prescription, Protocol, StructureSpec, Threshold
 
 SCHEMA = "rtcheck.protocol/1"
 PROTOCOL_PATH_ENV = "RTCHECK_PROTOCOL_PATH"
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _THRESHOLD = re.compile(r"^\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*(Gy|cGy|%|cc)\s*$")
 _ROLES = ("target", "oar", "other")
+_OPERATIONS = ("union", "intersection", "subtract")
 # A prescription's total must equal fractions x dose per fraction to this relative precision.
 _RX_CONSISTENCY = 0.005
 
@@ -107,10 +108,11 @@ def _structures(v: _Validator, raw: Any) -> dict[str, StructureSpec]:
     specs = {}
     for name, body in raw.items():
         entry = f"structures.{name}"
-        body = v.mapping(body, entry, required={"aliases"}, optional={"tg263", "role"})
+        body = v.mapping(body, entry, required={"aliases"}, optional={"tg263", "role", "derived"})
         aliases = body["aliases"]
-        if not isinstance(aliases, list) or not aliases or not all(isinstance(a, str) and a.strip() for a in aliases):
-            raise v.fail(f"{entry}.aliases", "expected a non-empty list of names")
+        derived = _derivation(v, body.get("derived"), f"{entry}.derived", raw)
+        if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases) or (not aliases and derived is None):
+            raise v.fail(f"{entry}.aliases", "expected a list of names (non-empty unless the structure is derived)")
         role = body.get("role", "oar")
         if role not in _ROLES:
             raise v.fail(f"{entry}.role", f"expected one of {', '.join(_ROLES)}, got {role!r}")
@@ -119,8 +121,33 @@ def _structures(v: _Validator, raw: Any) -> dict[str, StructureSpec]:
             tg263=v.text(body.get("tg263", name), f"{entry}.tg263"),
             role=role,
             aliases=tuple(a.strip() for a in aliases),
+            derived=derived,
         )
+    for name in specs:
+        _check_acyclic(v, name, specs, ())
     return specs
+
+
+def _derivation(v: _Validator, raw: Any, entry: str, structures: dict) -> Derivation | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in _OPERATIONS:
+        raise v.fail(entry, f"expected one of {', '.join(_OPERATIONS)} with a list of structures, e.g. {{union: [Lung_L, Lung_R]}}")
+    operation, operands = next(iter(raw.items()))
+    if not isinstance(operands, list) or len(operands) < 2:
+        raise v.fail(f"{entry}.{operation}", "expected a list of at least two structures")
+    for operand in operands:
+        if operand not in structures:
+            raise v.fail(f"{entry}.{operation}", f"unknown structure {operand!r}; defined: {', '.join(map(str, structures))}")
+    return Derivation(operation, tuple(operands))
+
+
+def _check_acyclic(v: _Validator, name: str, specs: dict[str, StructureSpec], path: tuple[str, ...]) -> None:
+    if name in path:
+        raise v.fail(f"structures.{path[0]}.derived", f"derivation cycle: {' -> '.join(path + (name,))}")
+    derived = specs[name].derived
+    for operand in derived.operands if derived else ():
+        _check_acyclic(v, operand, specs, path + (name,))
 
 
 def _constraint(v: _Validator, raw: Any, entry: str, structures: dict[str, StructureSpec]) -> Constraint:

@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from rtcheck.dicom.structures import Roi, StructureSet
+from rtcheck.dvh.engine import Combination
 from rtcheck.protocol.model import StructureSpec
 
 _IGNORED_CHARACTERS = str.maketrans("", "", " -_\t")
@@ -26,15 +27,54 @@ def excluded_from_evaluation(roi_name: str) -> bool:
 
 @dataclass
 class StructureMatch:
-    """The ROI matched to a protocol structure, or why there is none."""
+    """The ROI matched to a protocol structure, or the structure derived from matched ROIs,
+    or why there is neither."""
 
     structure: str
     roi: Roi | None
     reason: str
+    combination: Combination | None = None
 
     @property
     def found(self) -> bool:
-        return self.roi is not None
+        return self.roi is not None or self.combination is not None
+
+    @property
+    def shape(self) -> Roi | Combination | None:
+        """What the DVH engine evaluates: the ROI or the derived combination."""
+        return self.roi if self.roi is not None else self.combination
+
+    @property
+    def label(self) -> str | None:
+        """The ROI name, or the derivation written with ROI names (e.g. ``Lung_L | Lung_R``)."""
+        if self.roi is not None:
+            return self.roi.name
+        return self.combination.name if self.combination is not None else None
+
+
+_SYMBOLS = {"union": " | ", "intersection": " & ", "subtract": " - "}
+
+
+def resolve_structure(
+    name: str, specs: dict[str, StructureSpec], structure_set: StructureSet, overrides: dict[str, str] | None = None
+) -> StructureMatch:
+    """Match ``name`` to an ROI; failing that, derive it from its operands when the protocol says how."""
+    overrides = overrides or {}
+    spec = specs[name]
+    direct = match_structure(spec, structure_set, overrides.get(name))
+    if direct.found or spec.derived is None or name in overrides:
+        return direct
+    operands = [resolve_structure(o, specs, structure_set, overrides) for o in spec.derived.operands]
+    missing = [m for m in operands if not m.found]
+    if missing:
+        reasons = "; ".join(f"{m.structure}: {m.reason}" for m in missing)
+        return StructureMatch(name, None, f"{direct.reason}, and it cannot be derived as {spec.derived} ({reasons})")
+    parts = tuple(m.shape for m in operands)
+    label = _SYMBOLS[spec.derived.operation].join(
+        f"({m.label})" if m.combination is not None else str(m.label) for m in operands
+    )
+    combination = Combination(label, spec.derived.operation, parts)  # type: ignore[arg-type]
+    return StructureMatch(name, None, f"derived as {label} ({spec.derived})", combination)
 
 
 def match_structure(spec: StructureSpec, structure_set: StructureSet, override: str | None = None) -> StructureMatch:
@@ -57,4 +97,5 @@ def match_structure(spec: StructureSpec, structure_set: StructureSet, override: 
         if len(hits) > 1:
             listing = ", ".join(repr(r.name) for r in hits)
             return StructureMatch(spec.name, None, f"ambiguous: ROIs {listing} all match {alias!r}; map one with --map {spec.name}=ROI")
-    return StructureMatch(spec.name, None, f"no ROI named {spec.name} or an alias ({', '.join(spec.aliases)})")
+    aliases = f" or an alias ({', '.join(spec.aliases)})" if spec.aliases else ""
+    return StructureMatch(spec.name, None, f"no ROI named {spec.name}{aliases}")

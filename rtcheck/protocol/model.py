@@ -32,13 +32,28 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class Derivation:
+    """How a structure is made from others when no ROI provides it: ``union``,
+    ``intersection`` or ``subtract`` (the first operand minus the others)."""
+
+    operation: str
+    operands: tuple[str, ...]
+
+    def __str__(self) -> str:
+        symbol = {"union": " | ", "intersection": " & ", "subtract": " - "}[self.operation]
+        return symbol.join(self.operands)
+
+
+@dataclass(frozen=True)
 class StructureSpec:
-    """A structure the protocol speaks of: its key, TG-263 name, role and accepted ROI names."""
+    """A structure the protocol speaks of: its key, TG-263 name, role, accepted ROI names,
+    and optionally how to derive it from other structures when no ROI matches."""
 
     name: str
     tg263: str
     role: str
     aliases: tuple[str, ...]
+    derived: Derivation | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,14 @@ def protocol_document(protocol: Protocol) -> dict[str, Any]:
         "path": str(protocol.path) if protocol.path else None,
         "sha256": protocol.sha256,
         "structures": [
-            {"name": s.name, "tg263": s.tg263, "role": s.role, "aliases": list(s.aliases)} for s in protocol.structures.values()
+            {
+                "name": s.name,
+                "tg263": s.tg263,
+                "role": s.role,
+                "aliases": list(s.aliases),
+                "derived": {s.derived.operation: list(s.derived.operands)} if s.derived else None,
+            }
+            for s in protocol.structures.values()
         ],
         "arms": [
             {
@@ -62,7 +69,8 @@ def describe_protocol(protocol: Protocol) -> str:
         lines.append(f"  source.{key}: {' '.join(str(value).split())}")
     lines += ["", "Structures (protocol name <- accepted ROI names):"]
     for s in protocol.structures.values():
-        lines.append(f"  {s.name} [{s.role}, TG-263 {s.tg263}] <- {', '.join(s.aliases)}")
+        derived = f"; else derived as {s.derived}" if s.derived else ""
+        lines.append(f"  {s.name} [{s.role}, TG-263 {s.tg263}] <- {', '.join(s.aliases) or '(no ROI name)'}{derived}")
     for arm in protocol.arms.values():
         lines += ["", f"Arm {arm.id}: {arm.title}"]
         for rx in arm.prescriptions:
