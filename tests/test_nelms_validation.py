@@ -6,14 +6,13 @@ the analytic values, read from ../shared/external/nelms-analytic-dvh (not in
 this repository; the test skips where it is absent).  The paper's criterion:
 a parameter more than 3 % from its analytic value fails.
 
-Known residual, pinned so nothing else can slip in: D99 of RtCone_30 (3 mm
-contours) in the SI gradient, 5-7 % low.  The lying cone's axial contours close
-at z = +-12 mm on a single point of its base rim.  A point contour cannot tell
-a sharp rim (this cone: the cross-section grows like distance^1.5) from a
-smooth cap (a sphere: like distance); the engine assumes the smooth cap, which
-is exact for the spheres and lying cylinders of the set, and so puts a little
-too much volume in the 3 mm next to the rim, where the SI gradient is lowest.
-With 1-2 mm contours the same cone passes.
+Known residual, pinned so nothing else can slip in: D95 of RtCone_30_X15Z15
+(the lying cone contoured every 3 mm, shifted by half a voxel) in the SI
+gradient, 3.07 % high (the unshifted case gives 2.91 %).  D95 falls between two
+3 mm contour planes where the cone's cross-section grows fast; each plane's
+shape stands for the half of the gap next to it, so within that gap the volume
+is placed in two steps rather than growing smoothly.  With 1-2 mm contours the
+same cone passes.
 """
 
 import csv
@@ -28,8 +27,7 @@ from rtcheck.dvh import compute_dvh
 
 PARAMETERS = ("volume_cc", "dmin_cgy", "dmax_cgy", "dmean_cgy", "d99_cgy", "d95_cgy", "d5_cgy", "d1_cgy", "d0.03cc_cgy")
 PINNED_RESIDUALS = {
-    ("RtCone_30_0", "Y(SI)", "3", "d99_cgy"),
-    ("RtCone_30_X15Z15", "Y(SI)", "3", "d99_cgy"),
+    ("RtCone_30_X15Z15", "Y(SI)", "3", "d95_cgy"),
 }
 
 
@@ -82,7 +80,7 @@ def test_no_parameter_beyond_3_percent_but_the_pinned_residual(nelms_results, ca
 
 
 def test_pinned_residuals_stay_within_their_explanation(nelms_results):
-    # The residual is a low D99 (too much volume at the rim), by less than 7.5 %.
+    # The residual is a slightly high D95, by less than 3.5 %.
     for key, measured, expected, error in nelms_results:
         if key in PINNED_RESIDUALS:
-            assert measured < expected and error < 7.5
+            assert measured > expected and error < 3.5

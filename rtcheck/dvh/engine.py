@@ -4,10 +4,11 @@ Method (conventions physicists need to know):
 
 * Each contour plane stands for the half of the gap to each neighbouring
   plane (nearest plane), except next to a closing contour: a point, a line or
-  a region under 5 % of its neighbour's area.  There the surface is taken as
-  tangent to the closing plane, and the neighbour's region shrinks towards
-  the closing contour with a square-root (elliptic) profile, as a sphere's
-  cap or a lying cylinder's side does.
+  a region under 5 % of its neighbour's area.  There the neighbour's region
+  shrinks towards the closing contour; how fast its area falls with the
+  distance is read from the areas of the next two planes (a sphere's cap, a
+  lying cylinder's side and a cone's apex differ), or taken as a smooth cap's
+  when there are not two.
 * The first and last contours extend half a plane spacing beyond themselves
   (end caps); a gap wider than 1.5 plane spacings separates parts of a
   structure, each part keeping half a spacing of cap.
@@ -221,6 +222,7 @@ class _ContourStack:
         self.areas = np.array([_polygon_area_mm2(p) for p in self.polygons])
         self._masks: dict[int, np.ndarray] = {}
         self._features: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._exponents: dict[tuple[int, int], float] = {}
         gaps = np.diff(self.z)
         self.joined = gaps <= _GAP_FACTOR * typical_spacing_mm  # plane i joined to i + 1
 
@@ -266,12 +268,40 @@ class _ContourStack:
             return np.zeros(self.lattice.shape, bool)
         t = (z - self.z[i]) / (self.z[i + 1] - self.z[i])
         if self._closing(i, i + 1):
-            return self._closing_mask(i, i + 1, math.sqrt(t))
+            return self._closing_mask(i, i + 1, t ** self._closing_exponent(i, i + 1))
         if self._closing(i + 1, i):
-            return self._closing_mask(i + 1, i, math.sqrt(1 - t))
+            return self._closing_mask(i + 1, i, (1 - t) ** self._closing_exponent(i + 1, i))
         # Each plane stands for the half of the gap next to it: exact in volume for a
         # structure narrowing to a tip between planes, where blending shapes loses the tip.
         return self.mask(i) if t < 0.5 else self.mask(i + 1)
+
+    def _closing_exponent(self, small: int, large: int) -> float:
+        """How the shrinking scale follows the distance from the closing plane: scale = t ** e.
+
+        The area next to a closing contour grows like distance ** p: p = 1 for a
+        smooth cap, 1/2 for a lying cylinder's side, 2 for a cone's apex.  p is
+        read from the areas of the next two planes when there are two (clipped to
+        [1/2, 2]), else taken as that of a smooth surface.  Shrinking the region
+        by a scale s changes its area like s ** D (D = 2 towards a point, 1 towards
+        a line), measured here; so e = p / D.
+        """
+        key = (small, large)
+        if key not in self._exponents:
+            step = large - small
+            beyond = large + step
+            large_area = float(np.count_nonzero(self.mask(large)))
+            half_area = float(np.count_nonzero(self._closing_mask(small, large, 0.5)))
+            dimension = math.log2(large_area / half_area) if 0 < half_area < large_area else 2.0
+            dimension = min(max(dimension, 1.0), 2.0)
+            growth = dimension / 2  # smooth surface: area ~ distance ** (D / 2)
+            if 0 <= beyond < self.z.size and self.joined[min(large, beyond)] and self.areas[large] > 0:
+                near = abs(self.z[large] - self.z[small])
+                far = abs(self.z[beyond] - self.z[small])
+                ratio = self.areas[beyond] / self.areas[large]
+                if ratio > 1 and far > near:
+                    growth = min(max(math.log(ratio) / math.log(far / near), 0.5), 2.0)
+            self._exponents[key] = growth / dimension
+        return self._exponents[key]
 
     def _closing_mask(self, small: int, large: int, scale: float) -> np.ndarray:
         """The large plane's region shrunk by ``scale`` towards the nearest point of the small one.
