@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,10 +87,9 @@ def _tps_dvhs_of(
     path, ds = with_dvhs[0]
     scale = 1.0
     if str(ds.get("DoseSummationType", "")).upper() == "FRACTION":
-        fractions = re.fullmatch(r"FRACTION x (\d+)", plan_set.dose.summation_type)
-        if fractions is None:
+        if plan_set.dose.fraction_scale is None:
             return {}, [f"{path}: the planning system's DVHs of a FRACTION dose cannot be scaled to the course: not compared"]
-        scale = float(fractions.group(1))
+        scale = float(plan_set.dose.fraction_scale)
     dvhs = read_tps_dvhs(ds, source=str(path), rx_gy=relative_rx_gy, dose_scale=scale)
     notes = stored_statistics_notes(ds, dvhs, source=str(path), rx_gy=rx_gy)
     by_roi: dict[int, TpsDvh] = {}

@@ -33,6 +33,8 @@ class DoseGrid:
     summation_type: str = "PLAN"
     dose_type: str = "PHYSICAL"
     notes: list[str] = field(default_factory=list)
+    # For a FRACTION dose: the number of fractions it was multiplied by.
+    fraction_scale: int | None = None
 
     @property
     def max_gy(self) -> float:

@@ -100,6 +100,7 @@ def _total_dose(plan: Plan | None, doses: list[DicomObject]) -> tuple[DoseGrid, 
         grid = load_dose(doses[0].path)
         grid.dose_gy *= group.fractions_planned
         grid.summation_type = f"FRACTION x {group.fractions_planned}"
+        grid.fraction_scale = group.fractions_planned
         notes.append(f"FRACTION dose scaled by {group.fractions_planned} fractions (fraction group {group.number})")
         return grid, notes
     raise InputError(doses[0].path, f"DoseSummationType {summation} is not supported (PLAN, BEAM or FRACTION)")
