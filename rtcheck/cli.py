@@ -41,6 +41,20 @@ def _paint(text: str, status: Status) -> str:
     return click.style(text, fg=STATUS_COLOURS[status], bold=status is not Status.PER_PROTOCOL)
 
 
+def _write_report(path: str, text: str, inputs) -> None:
+    """Write a report file, refusing to overwrite an input (rtcheck never modifies inputs)."""
+    target = os.path.realpath(path)
+    for given in inputs:
+        real = os.path.realpath(given)
+        if target == real:
+            _fail(f"{path}: is one of the inputs; choose another report file")
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        _fail(f"{path}: cannot write the report ({exc.strerror or exc})")
+
+
 def _parse_map(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     pairs = []
     for value in values:
@@ -84,13 +98,19 @@ def main() -> None:
               help="'variation' makes variation_acceptable exit 1 too.")
 @click.option("--map", "structure_map", multiple=True, metavar="STRUCTURE=ROI",
               help="Use this ROI (exact name) for a protocol structure; repeatable.")
-def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map):
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=str),
+              help="Also write the checks as JUnit XML to this file.")
+def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map, junit_path):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
     from rtcheck.evaluation import CheckOptions
 
     options = CheckOptions(structure_map=_parse_map(structure_map))
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
+    if junit_path:
+        from rtcheck.render.junit import render_junit
+
+        _write_report(junit_path, render_junit(results), paths)
     if output_format == "json":
         from rtcheck.render.json import render_checks
 

@@ -21,7 +21,6 @@ the engine documents.
 
 import math
 
-import numpy as np
 import pytest
 
 from dicom_factory import Case, RoiShape

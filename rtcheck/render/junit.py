@@ -1,0 +1,82 @@
+"""JUnit XML for CI systems: one testsuite per plan, one testcase per check.
+
+A deviation is a ``<failure>``, a check that could not be evaluated an
+``<error>``; a variation passes, marked by a property (on the testsuite, as
+``variation:<check id>``, since the common JUnit schema allows properties
+there only) and by its text in ``<system-out>``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from rtcheck import __version__
+from rtcheck.render.terminal import format_value
+from rtcheck.results import CheckOutcome, CheckResult, Status
+
+
+def _describe(check: CheckOutcome) -> str:
+    value = format_value(check.value, check.unit)
+    variation = f"; variation acceptable {check.variation_acceptable}" if check.variation_acceptable else ""
+    roi = f" (ROI {check.roi_name})" if check.roi_name and check.roi_name != check.structure else ""
+    return f"{check.structure}{roi} {check.metric} = {value}; per protocol {check.per_protocol}{variation}; {check.message}"
+
+
+def _suite(result: CheckResult) -> ET.Element:
+    checks = result.checks
+    failures = sum(c.status is Status.DEVIATION_UNACCEPTABLE for c in checks)
+    errors = sum(c.status is Status.NOT_EVALUATED for c in checks)
+    suite = ET.Element(
+        "testsuite",
+        name=f"{result.plan_label or result.plan_sop_instance_uid} [{result.protocol_id} {result.arm}]",
+        tests=str(len(checks)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped="0",
+        time="0",
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("rtcheck_version", __version__),
+        ("protocol", result.protocol_id),
+        ("protocol_sha256", result.protocol_sha256),
+        ("arm", result.arm),
+        ("plan_label", result.plan_label),
+        ("plan_sop_instance_uid", result.plan_sop_instance_uid),
+        ("patient_id", result.patient_id),
+        ("verdict", result.verdict.value),
+    ):
+        ET.SubElement(properties, "property", name=name, value=value or "")
+    for check in checks:
+        if check.status is Status.VARIATION_ACCEPTABLE:
+            ET.SubElement(properties, "property", name=f"variation:{check.id}", value=_describe(check))
+    for check in checks:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            name=f"{check.id} {check.metric}" + ("" if check.required else " (optional)"),
+            classname=f"rtcheck.{result.protocol_id}.{result.arm}.{check.structure}",
+            time="0",
+        )
+        text = _describe(check)
+        if check.status is Status.DEVIATION_UNACCEPTABLE:
+            ET.SubElement(case, "failure", message=f"deviation unacceptable: {check.id}", type=check.status.value).text = text
+        elif check.status is Status.NOT_EVALUATED:
+            ET.SubElement(case, "error", message=f"not evaluated: {check.message}", type=check.status.value).text = text
+        ET.SubElement(case, "system-out").text = f"{check.status.value}: {text}"
+    return suite
+
+
+def render_junit(results: list[CheckResult]) -> str:
+    """The JUnit XML document (UTF-8 text) of some checked plans."""
+    root = ET.Element(
+        "testsuites",
+        name="rtcheck",
+        tests=str(sum(len(r.checks) for r in results)),
+        failures=str(sum(c.status is Status.DEVIATION_UNACCEPTABLE for r in results for c in r.checks)),
+        errors=str(sum(c.status is Status.NOT_EVALUATED for r in results for c in r.checks)),
+    )
+    for result in results:
+        root.append(_suite(result))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
