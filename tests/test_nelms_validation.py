@@ -6,13 +6,8 @@ the analytic values, read from ../shared/external/nelms-analytic-dvh (not in
 this repository; the test skips where it is absent).  The paper's criterion:
 a parameter more than 3 % from its analytic value fails.
 
-Known residual, pinned so nothing else can slip in: D95 of RtCone_30_X15Z15
-(the lying cone contoured every 3 mm, shifted by half a voxel) in the SI
-gradient, 3.07 % high (the unshifted case gives 2.91 %).  D95 falls between two
-3 mm contour planes where the cone's cross-section grows fast; each plane's
-shape stands for the half of the gap next to it, so within that gap the volume
-is placed in two steps rather than growing smoothly.  With 1-2 mm contours the
-same cone passes.
+No parameter may be more than 3 % off; the number more than 1 % off is printed
+(36 when this test was written).
 """
 
 import csv
@@ -26,9 +21,8 @@ from rtcheck.dicom.structures import parse_structure_set
 from rtcheck.dvh import compute_dvh
 
 PARAMETERS = ("volume_cc", "dmin_cgy", "dmax_cgy", "dmean_cgy", "d99_cgy", "d95_cgy", "d5_cgy", "d1_cgy", "d0.03cc_cgy")
-PINNED_RESIDUALS = {
-    ("RtCone_30_X15Z15", "Y(SI)", "3", "d95_cgy"),
-}
+# Parameters allowed beyond 3 %, each with its explanation in the module docstring: none.
+PINNED_RESIDUALS: set[tuple[str, str, str, str]] = set()
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +73,6 @@ def test_no_parameter_beyond_3_percent_but_the_pinned_residual(nelms_results, ca
     assert failing == PINNED_RESIDUALS
 
 
-def test_pinned_residuals_stay_within_their_explanation(nelms_results):
-    # The residual is a slightly high D95, by less than 3.5 %.
-    for key, measured, expected, error in nelms_results:
-        if key in PINNED_RESIDUALS:
-            assert measured > expected and error < 3.5
+def test_more_than_1_percent_stays_rare(nelms_results):
+    # 36 of 810 when written; a change of method that doubles it deserves a look.
+    assert sum(error > 1.0 for *_, error in nelms_results) <= 60

@@ -2,9 +2,12 @@
 
 Method (conventions physicists need to know):
 
-* Each contour plane stands for the half of the gap to each neighbouring
-  plane (nearest plane), except next to a closing contour: a point, a line or
-  a region under 5 % of its neighbour's area.  There the neighbour's region
+* Between two contour planes, the part inside both planes fills the gap; a
+  part inside one plane only fills the gap with an occupancy falling linearly
+  from 1 at its plane to 0 at the other, so it keeps half the gap in volume
+  (as with the nearest-plane rule) while the area changes linearly across
+  the gap.  The exception is a gap next to a closing contour: a point, a line
+  or a region under 5 % of its neighbour's area.  There the neighbour's region
   shrinks towards the closing contour; how fast its area falls with the
   distance is read from the areas of the next two planes (a sphere's cap, a
   lying cylinder's side and a cone's apex differ), or taken as a smooth cap's
@@ -42,6 +45,8 @@ from rtcheck.dicom.structures import Roi
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 
 _MAX_BINS = 200_000
+# Sub-slabs across a gap between planes whose regions differ notably in area.
+_GAP_STEPS_CHANGING = 4
 # Lattice samples evaluated at once: bounds the working memory to some tens of MB.
 _CHUNK_SAMPLES = 100_000
 # A plane whose region is below this fraction of its neighbour's closes the structure.
@@ -237,6 +242,7 @@ class _ContourStack:
         self._masks: dict[int, np.ndarray] = {}
         self._features: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._exponents: dict[tuple[int, int], float] = {}
+        self._gaps: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         gaps = np.diff(self.z)
         self.joined = gaps <= _GAP_FACTOR * typical_spacing_mm  # plane i joined to i + 1
 
@@ -265,6 +271,29 @@ class _ContourStack:
 
     def _closing(self, small: int, large: int) -> bool:
         return self.areas[small] < _CLOSING_AREA_RATIO * self.areas[large]
+
+    def occupancy(self, z: float, key: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+        """The samples of a sub-slab (see ``sub_slabs``) and the share (0-1) of each that is
+        occupied (None: all of it).  Across a gap, a sample inside the lower plane only is
+        occupied (1 - t), inside the upper only t, t being the fraction of the gap: each keeps
+        half the gap as in the nearest-plane rule, while the area changes linearly."""
+        kind = key[0]
+        if kind == "plane":
+            return self.mask(key[1]), None
+        if kind == "both":
+            return self._gap_parts(key[1])[0], None
+        if kind == "edge":
+            _, edge, lower_only = self._gap_parts(key[1])
+            t = key[2]
+            return edge, np.where(lower_only, np.float32(1.0 - t), np.float32(t))
+        return self.mask_at(z), None
+
+    def _gap_parts(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Between planes i and i + 1: the samples inside both, inside one only, inside the lower only."""
+        if i not in self._gaps:
+            lower, upper = self.mask(i), self.mask(i + 1)
+            self._gaps[i] = (lower & upper, lower ^ upper, lower & ~upper)
+        return self._gaps[i]
 
     def mask_at(self, z: float) -> np.ndarray:
         """The region at height z: an end cap, an interpolation between two planes, or empty."""
@@ -352,33 +381,51 @@ class _ContourStack:
             self._features[i] = (indices[0], indices[1])
         return self._features[i]
 
-    def sub_slabs(self, shape_step: float, dose_step: float) -> list[tuple[float, float]]:
-        """(z centre, thickness) of the sub-slabs that tile this ROI's extent, none crossing a plane
-        or a half-way line.  Where the shape is constant (caps, halves of a gap) only the dose
-        varies along z, so ``dose_step`` suffices; next to a closing contour, ``shape_step``."""
-        slabs: list[tuple[float, float]] = []
+    def sub_slabs(self, shape_step: float, dose_step: float, breaks: tuple[float, ...] = ()) -> list[tuple[float, float, tuple]]:
+        """(z centre, thickness, what to sample) of the sub-slabs that tile this ROI's extent.
 
-        def tile(low: float, high: float, step: float) -> None:
+        Caps are constant (``("plane", i)``).  In a gap between planes, the part inside both
+        planes is one slab across the gap (``("both", i)``; only the dose varies along z), and
+        the parts inside one plane only are sampled in a few steps (``("edge", i, t)``).  Next
+        to a closing contour the gap is tiled finely (``("z",)``: the region at that height)."""
+        slabs: list[tuple[float, float, tuple]] = []
+
+        def tile(low: float, high: float, step: float, key) -> None:
             if high - low <= 1e-9:
                 return
+            # Never straddle a break (the dose grid's end): in or out is decided per sub-slab.
+            for cut in breaks:
+                if low + 1e-9 < cut < high - 1e-9:
+                    tile(low, cut, step, key)
+                    tile(cut, high, step, key)
+                    return
             count = max(1, math.ceil((high - low) / step - 1e-9))
             width = (high - low) / count
-            slabs.extend((low + (k + 0.5) * width, width) for k in range(count))
+            for k in range(count):
+                centre = low + (k + 0.5) * width
+                slabs.append((centre, width, key(centre) if callable(key) else key))
 
         n = self.z.size
         for i, z in enumerate(self.z):
-            # The constant part of plane i's shape: its cap or the near halves of its gaps,
-            # unless the neighbour there closes the structure (then that gap is tiled finely).
-            below = z - self.cap_below(i)
-            if i > 0 and self.joined[i - 1]:
-                below = z if self._closing_pair(i - 1) else (self.z[i - 1] + z) / 2
-            above = z + self.cap_above(i)
+            z = float(z)
+            tile(z - self.cap_below(i), z, dose_step, ("plane", i))
             if i + 1 < n and self.joined[i]:
-                above = z if self._closing_pair(i) else (z + self.z[i + 1]) / 2
-            tile(float(below), float(above), dose_step)
-            if i + 1 < n and self.joined[i] and self._closing_pair(i):
-                tile(float(z), float(self.z[i + 1]), shape_step)
+                upper = float(self.z[i + 1])
+                gap = upper - z
+                if self._closing_pair(i):
+                    tile(z, upper, shape_step, ("z",))
+                else:
+                    tile(z, upper, dose_step, ("both", i))
+                    steps = _GAP_STEPS_CHANGING if self._changing(i) else 2
+                    tile(z, upper, min(dose_step, gap / steps), lambda c, i=i, z=z, gap=gap: ("edge", i, (c - z) / gap))
+            else:
+                tile(z, z + self.cap_above(i), dose_step, ("plane", i))
         return slabs
+
+    def _changing(self, i: int) -> bool:
+        """Whether the region's area changes notably between planes i and i + 1."""
+        small, large = sorted((self.areas[i], self.areas[i + 1]))
+        return small < 0.8 * large
 
     def _closing_pair(self, i: int) -> bool:
         """Whether the gap between planes i and i + 1 ends at a closing contour."""
@@ -422,6 +469,11 @@ class _Region:
             return extents[0]
         return min(e[0] for e in extents), max(e[1] for e in extents)
 
+    def occupancy(self, z: float, key: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.stack is not None:
+            return self.stack.occupancy(z, key)
+        return self.mask_at(z), None  # derived shapes combine their operands' regions
+
     def mask_at(self, z: float) -> np.ndarray:
         if self.stack is not None:
             return self.stack.mask_at(z)
@@ -432,13 +484,13 @@ class _Region:
             return np.logical_and.reduce(masks)
         return masks[0] & ~np.logical_or.reduce(masks[1:]) if len(masks) > 1 else masks[0]
 
-    def sub_slabs(self, dose_step: float) -> list[tuple[float, float]]:
+    def sub_slabs(self, dose_step: float, breaks: tuple[float, ...] = ()) -> list[tuple[float, float, tuple]]:
         if self.stack is not None:
-            return self.stack.sub_slabs(self.spacing, dose_step)
+            return self.stack.sub_slabs(self.spacing, dose_step, breaks)
         low, high = self.extent()
         count = max(1, math.ceil((high - low) / self.spacing))
         step = (high - low) / count
-        return [(low + (k + 0.5) * step, step) for k in range(count)]
+        return [(low + (k + 0.5) * step, step, ("z",)) for k in range(count)]
 
     def vertex_points(self) -> np.ndarray | None:
         return self.stack.vertex_points() if self.stack is not None else None
@@ -528,9 +580,13 @@ def compute_dvh(
     y_cell = _ratio(lattice.hy, y_span).astype(np.float32)
 
     dz = float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else plane_spacing_mm
-    slabs = region.sub_slabs(dose_step=max(spacing, dz))
-    slab_z = np.array([z for z, _ in slabs])
-    thickness = np.array([t for _, t in slabs])
+    if dose.z_mm.size > 1:
+        grid_ends = (float(dose.z_mm[0] - (dose.z_mm[1] - dose.z_mm[0]) / 2), float(dose.z_mm[-1] + (dose.z_mm[-1] - dose.z_mm[-2]) / 2))
+    else:
+        grid_ends = (float(dose.z_mm[0]) - 0.5, float(dose.z_mm[0]) + 0.5)
+    slabs = region.sub_slabs(dose_step=max(spacing, dz), breaks=grid_ends)
+    slab_z = np.array([z for z, _, _ in slabs])
+    thickness = np.array([t for _, t, _ in slabs])
     slab_cc = thickness * lattice.hx * lattice.hy / 1000.0
     z_in, z_lo, z_hi, z_w = _axis_interpolation(slab_z, dose.z_mm)
     z_span = dose.z_mm[z_hi] - dose.z_mm[z_lo]
@@ -565,12 +621,19 @@ def compute_dvh(
     # Slabs are masked a chunk at a time; the dose is then gathered only at covered samples.
     for first in range(0, len(slabs), per_chunk):
         chunk = np.arange(first, min(first + per_chunk, len(slabs)))
-        masks = np.stack([region.mask_at(z) for z in slab_z[chunk]])
-        counts = masks.sum(axis=(1, 2))
+        occupancy = [region.occupancy(slabs[j][0], slabs[j][2]) for j in chunk]
+        masks = np.stack([mask for mask, _ in occupancy])
+        shares = None
+        if any(share is not None for _, share in occupancy):
+            shares = np.stack([np.ones(mask.shape, np.float32) if share is None else share for mask, share in occupancy])
+            counts = (shares * masks).sum(axis=(1, 2), dtype=np.float64)
+        else:
+            counts = masks.sum(axis=(1, 2))
         covered = masks & in_plane_grid[None] & z_in[chunk, None, None]
         flat_index = np.flatnonzero(covered)
         slab_index, cell = np.divmod(flat_index, cells)
-        covered_counts = np.bincount(slab_index, minlength=chunk.size)
+        share = shares.reshape(-1)[flat_index] if shares is not None else None
+        covered_counts = np.bincount(slab_index, weights=share, minlength=chunk.size)
         outside_cc += float(np.dot(counts - covered_counts, slab_cc[chunk]))
         if flat_index.size == 0:
             continue
@@ -596,7 +659,7 @@ def compute_dvh(
         dy_gy = (lower_y1 - lower_y0) * (1 - tz) + (upper_y1 - upper_y0) * tz
         spread = np.abs(dx_gy) * x_cells[cell] + np.abs(dy_gy) * y_cells[cell]
         spread += np.abs(upper - lower) * z_cell[k]
-        volume = slab_cc32[k]
+        volume = slab_cc32[k] if share is None else slab_cc32[k] * share
         # Spreads are clipped to the grid's range (trilinear doses never leave it); the
         # histogram's tails beyond the structure's own min and max are folded in below.
         low = np.maximum(sampled - spread / 2, 0.0)
