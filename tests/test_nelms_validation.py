@@ -65,7 +65,7 @@ def test_all_810_parameters_are_compared(nelms_results):
     assert len(nelms_results) == 810
 
 
-def test_no_parameter_beyond_3_percent_but_the_pinned_residual(nelms_results, capsys):
+def test_no_parameter_beyond_3_percent(nelms_results, capsys):
     failing = {key for key, _, _, error in nelms_results if error > 3.0}
     over_1 = sum(error > 1.0 for *_, error in nelms_results)
     with capsys.disabled():
