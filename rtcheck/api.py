@@ -17,7 +17,7 @@ from rtcheck.dicom.sop import RTObjectKind
 from rtcheck.dvh import EngineOptions, compute_dvh
 from rtcheck.dvh.tps import TpsComparison, TpsDvh, compare_with_tps, read_tps_dvhs, stored_statistics_notes
 from rtcheck.errors import MetricUndefinedError, SelectionError
-from rtcheck.evaluation import CheckOptions, check_plan_set
+from rtcheck.evaluation import CheckOptions, check_plan_set, choose_arm
 from rtcheck.metrics.evaluate import metric_value
 from rtcheck.metrics.grammar import Metric, parse_metric
 from rtcheck.protocol.loader import find_protocol
@@ -37,7 +37,8 @@ def check_paths(
     """Check every plan found in ``paths`` (or the one ``plan`` selects) against ``arm`` of ``protocol``."""
     if isinstance(protocol, str):
         protocol = find_protocol(protocol)
-    protocol.arm(arm)  # an unknown arm is a usage error before any file is read
+    if arm != "auto":
+        protocol.arm(arm)  # an unknown arm is a usage error before any file is read
     unknown = [name for name, _ in options.structure_map if name not in protocol.structures]
     if unknown:
         raise SelectionError(
@@ -48,8 +49,9 @@ def check_paths(
     results = []
     for selected in select_plans(inputs, plan):
         plan_set = build_plan_set(selected, inputs)
-        result = check_plan_set(plan_set, protocol, arm, options)
-        result.notes[:0] = inputs.skipped
+        chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
+        result = check_plan_set(plan_set, protocol, chosen, options)
+        result.notes[:0] = inputs.skipped + ([note] if note else [])
         _compare_check_with_tps(result, plan_set, inputs, options.engine)
         results.append(result)
     return results

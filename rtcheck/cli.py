@@ -91,7 +91,7 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--protocol", "protocol_id", required=True, help="Protocol id (see `rtcheck protocols`) or a protocol YAML file.")
-@click.option("--arm", required=True, help="Arm of the protocol, e.g. cr-pr.")
+@click.option("--arm", required=True, help="Arm of the protocol, e.g. cr-pr, or 'auto': the arm whose prescriptions match the plan's.")
 @click.option("--plan", "plan_selector", help="Check only the plan with this SOP Instance UID or RT Plan Label.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--fail-on", type=click.Choice(["deviation", "variation"]), default="deviation", show_default=True,

@@ -73,6 +73,10 @@ class UnknownArmError(RtcheckError):
     """The protocol has no arm with that id (the message lists the valid ones)."""
 
 
+class ArmSelectionError(RtcheckError):
+    """``--arm auto`` found no arm, or several, whose prescriptions match the plan (the message lists them)."""
+
+
 class MetricSyntaxError(RtcheckError):
     """A DVH metric does not follow the TG-263 grammar.
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rtcheck.dicom.plan import TargetPrescription
 from rtcheck.dicom.planset import PlanSet
 from rtcheck.dvh import Combination, DoseVolumeHistogram, EngineOptions, compute_dvh
-from rtcheck.errors import MetricUndefinedError
+from rtcheck.errors import ArmSelectionError, MetricUndefinedError
 from rtcheck.metrics.evaluate import metric_value
 from rtcheck.protocol.matching import StructureMatch, normalise_name, resolve_structure
 from rtcheck.protocol.model import Arm, Constraint, Protocol
@@ -142,6 +142,48 @@ def _constraint_outcome(constraint: Constraint, arm: Arm, match: StructureMatch,
     if rx is not None:
         message += f"; % of {rx.target} prescription {rx.total_dose_gy:g} Gy"
     return CheckOutcome(value=value, status=status, message=message, **base)
+
+
+def _arm_mismatch(arm: Arm, plan_set: PlanSet, protocol: Protocol, options: CheckOptions) -> str | None:
+    """Why the plan's prescriptions do not fit ``arm`` (None when they do)."""
+    plan = plan_set.plan
+    assert plan is not None
+    if not arm.prescriptions:
+        return "the arm has no radiotherapy"
+    overrides = dict(options.structure_map)
+    matches = {rx.target: resolve_structure(rx.target, protocol.structures, plan_set.structure_set, overrides) for rx in arm.prescriptions}
+    paired = _pair_prescriptions(arm, plan.targets, matches, protocol)
+    missing = [rx.target for rx in arm.prescriptions if rx.target not in paired]
+    if missing:
+        return f"no plan prescription for {', '.join(missing)}"
+    if len(plan.targets) > len(arm.prescriptions):
+        return f"the plan has {len(plan.targets)} prescriptions, the arm {len(arm.prescriptions)}"
+    for rx in arm.prescriptions:
+        target = paired[rx.target][0]
+        if target.fractions != rx.fractions:
+            return f"{rx.target}: {target.fractions} fractions, not {rx.fractions}"
+        band = rx.variation_acceptable_pct if rx.variation_acceptable_pct is not None else rx.per_protocol_pct
+        if target.total_dose_gy is None or _grade(target.total_dose_gy, rx.total_dose_gy, band, None) is not Status.PER_PROTOCOL:
+            return f"{rx.target}: {target.total_dose_gy} Gy, not {rx.total_dose_gy:g} Gy within {band:g} %"
+    return None
+
+
+def choose_arm(plan_set: PlanSet, protocol: Protocol, options: CheckOptions = CheckOptions()) -> tuple[str, str]:
+    """The arm whose prescriptions match the plan's (``--arm auto``), and a note saying why.
+
+    Match: every prescription of the arm paired with one of the plan (and no plan
+    prescription left over), the same number of fractions, the total dose within
+    the arm's variation-acceptable tolerance.  None or several: ArmSelectionError.
+    """
+    reasons = {arm_id: _arm_mismatch(arm, plan_set, protocol, options) for arm_id, arm in protocol.arms.items()}
+    candidates = [arm_id for arm_id, reason in reasons.items() if reason is None]
+    label = plan_set.plan.label if plan_set.plan else ""
+    if len(candidates) == 1:
+        return candidates[0], f"arm {candidates[0]} chosen automatically: the only arm whose prescriptions match the plan's"
+    if candidates:
+        raise ArmSelectionError(f"--arm auto: plan {label} matches several arms of {protocol.id} ({', '.join(candidates)}); choose one with --arm")
+    listing = "; ".join(f"{arm_id}: {reason}" for arm_id, reason in reasons.items())
+    raise ArmSelectionError(f"--arm auto: plan {label} matches no arm of {protocol.id} ({listing}); choose one with --arm")
 
 
 def _shape_key(shape) -> object:
