@@ -52,7 +52,7 @@ def check_paths(
         chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
         result = check_plan_set(plan_set, protocol, chosen, options)
         result.notes[:0] = inputs.skipped + ([note] if note else [])
-        _compare_check_with_tps(result, plan_set, inputs, options.engine)
+        _compare_check_with_tps(result, plan_set, inputs)
         results.append(result)
     return results
 
@@ -100,7 +100,7 @@ def _tps_dvhs_of(
     return by_roi, notes
 
 
-def _compare_check_with_tps(result: CheckResult, plan_set: PlanSet, inputs: LoadedInputs, engine: EngineOptions) -> None:
+def _compare_check_with_tps(result: CheckResult, plan_set: PlanSet, inputs: LoadedInputs) -> None:
     """Fill ``result.tps_comparison`` for the structures the check evaluated that the RT Dose has DVHs of."""
     prescriptions = _prescriptions(plan_set)
     rx_gy = max(prescriptions) if prescriptions else None
@@ -109,14 +109,11 @@ def _compare_check_with_tps(result: CheckResult, plan_set: PlanSet, inputs: Load
     result.notes += notes
     if not tps:
         return
-    rois = {roi.number: roi for roi in plan_set.structure_set.rois}
-    spacing = plan_set.structure_set.typical_plane_spacing_mm()
     for summary in result.structures:
-        roi = rois.get(summary.roi_number)
+        ours = result.dvhs_by_roi.get(summary.roi_number) if summary.roi_number is not None else None
         theirs = tps.get(summary.roi_number)
-        if roi is None or theirs is None or roi.name != summary.roi_name or not roi.is_volume:
+        if ours is None or theirs is None:
             continue
-        ours = compute_dvh(roi, plan_set.dose, plane_spacing_mm=spacing, options=engine)
         comparison = compare_with_tps(ours, theirs, rx_gy=rx_gy)
         comparison.structure = summary.structure
         comparison.roi_name = summary.roi_name

@@ -245,4 +245,5 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
         structures=summaries,
         notes=plan_set.notes + plan.notes,
         input_files=[str(plan.path), str(plan_set.structure_set.path), *(str(p) for p in plan_set.dose.paths)],
+        dvhs_by_roi={key: dvh for key, dvh in dvhs.items() if isinstance(key, int)},
     )

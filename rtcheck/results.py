@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rtcheck.dvh.histogram import DoseVolumeHistogram
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from rtcheck.dvh.tps import TpsComparison
 
 
@@ -93,6 +97,9 @@ class CheckResult:
     structures: list[StructureSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     input_files: list[str] = field(default_factory=list)
+    # The DVHs the check computed, by ROI number (structures derived from several ROIs
+    # are left out); kept for comparisons and plots, not rendered as such.
+    dvhs_by_roi: dict[int, "DoseVolumeHistogram"] = field(default_factory=dict, repr=False)
     # Against the planning system's DVHs in the RT Dose, for the structures above it has DVHs of (rtcheck.dvh.tps).
     tps_comparison: list[TpsComparison] = field(default_factory=list)
 
