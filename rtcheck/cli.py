@@ -82,7 +82,11 @@ class _Group(click.Group):
             sys.exit(EXIT_INTERNAL)
 
 
-@click.group(cls=_Group)
+@click.group(
+    cls=_Group,
+    epilog="Exit codes: 0 per protocol or variation acceptable; 1 deviation unacceptable or not evaluated; "
+    "2 usage or input error; 3 internal error.",
+)
 @click.version_option(__version__, prog_name="rtcheck")
 def main() -> None:
     """Check radiotherapy plans (DICOM RT Plan + RT Dose + RT Structure Set) against trial protocols."""
