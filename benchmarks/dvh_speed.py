@@ -477,12 +477,9 @@ def build_case(folder: Path, quick: bool) -> Case:
 
 # Runs in the rtcheck interpreter; argv: case folder, result JSON path, mode:
 # "" (compute_dvhs when rtcheck has it), "loop" (compute_dvh per ROI) or "profile" (loop under cProfile).
-RTCHECK_CHILD = r'''
-import gc, json, resource, sys, time
-start = time.perf_counter()
-folder, result_path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-
-def status_mb(key):
+# Both child scripts read their own memory figures the same way; they run in different
+# interpreters (dicompyler-core's has no rtcheck), so the function travels as source.
+STATUS_MB_SOURCE = '''def status_mb(key):
     """VmRSS / VmHWM of this process in MB (10^6 bytes), None where /proc is absent."""
     try:
         with open("/proc/self/status") as fp:
@@ -492,7 +489,14 @@ def status_mb(key):
     except OSError:
         return None
     return None
+'''
 
+RTCHECK_CHILD = r'''
+import gc, json, resource, sys, time
+start = time.perf_counter()
+folder, result_path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+
+{status_mb}
 import numpy as np
 import rtcheck.dvh as dvh
 from rtcheck.dicom.planset import build_dvh_set, load_inputs
@@ -590,17 +594,7 @@ DICOMPYLER_CHILD = r'''
 import json, logging, resource, sys, time
 start = time.perf_counter()
 
-def status_mb(key):
-    """VmHWM of this process in MB (10^6 bytes), None where /proc is absent."""
-    try:
-        with open("/proc/self/status") as fp:
-            for line in fp:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024 / 1e6
-    except OSError:
-        return None
-    return None
-
+{status_mb}
 rs_path, rd_path, result_path, numbers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 logging.disable(logging.WARNING)
 import numpy as np
@@ -626,6 +620,9 @@ with open(result_path, "w") as fp:
                      "pydicom": pydicom.__version__, "numpy": np.__version__},
     }, fp)
 '''
+
+RTCHECK_CHILD = RTCHECK_CHILD.replace("{status_mb}", STATUS_MB_SOURCE)
+DICOMPYLER_CHILD = DICOMPYLER_CHILD.replace("{status_mb}", STATUS_MB_SOURCE)
 
 
 @dataclass
