@@ -145,6 +145,7 @@ def dvh_statistics(
     plan: str | None = None,
     engine: EngineOptions = EngineOptions(),
     compare_tps: bool = False,
+    fractions: int | None = None,
 ) -> tuple[list[StructureStatistics], list[str]]:
     """DVH statistics of the ROIs (all, or those named) in the inputs, and notes about the inputs.
 
@@ -152,6 +153,9 @@ def dvh_statistics(
     With ``compare_tps`` each row's ``tps`` compares it with the planning system's
     DVH stored in the RT Dose (see :mod:`rtcheck.dvh.tps`; the dose tolerance is
     relative to the same prescription).
+    EQD2/BED metrics (``Max[EQD2Gy(a/b=2)]``) are computed per voxel with
+    ``fractions``, else the plan's (one fraction group), and the metric's
+    alpha/beta, else the ROI's default (rtcheck.radiobiology.alpha_beta).
     """
     parsed: list[Metric] = [parse_metric(m) for m in (metrics or [])]
     inputs = load_inputs(paths)
@@ -179,6 +183,12 @@ def dvh_statistics(
             wanted.extend(h for h in hits if h not in wanted)
         rois = wanted
     spacing = plan_set.structure_set.typical_plane_spacing_mm()
+    biological = None
+    bio_fractions = None
+    if any(m.biology is not None for m in parsed):
+        from rtcheck.radiobiology.statistics import course_fractions
+
+        bio_fractions = course_fractions(plan_set.plan, fractions, parsed)
     rows: list[StructureStatistics] = []
     for roi in rois:
         unmatched = [f"the planning system has a DVH of it ({tps[roi.number].source}) but rtcheck none"] if roi.number in tps else []
@@ -205,6 +215,15 @@ def dvh_statistics(
             row.notes.append(f"{dvh.fraction_outside * 100:.1f} % of the volume lies outside the dose grid; statistics cover the part inside")
         for metric in parsed:
             try:
+                if metric.biology is not None:
+                    # EQD2/BED: the DVH on the converted grid (rtcheck.radiobiology.statistics).
+                    if biological is None:
+                        from rtcheck.radiobiology.statistics import BiologicalDvhs
+
+                        biological = BiologicalDvhs(plan_set.dose, bio_fractions, spacing, engine)
+                    row.metrics[metric.text], note = biological.value(metric, roi)
+                    row.notes += [note] if note else []
+                    continue
                 row.metrics[metric.text] = metric_value(metric, dvh, rx_gy)
             except MetricUndefinedError as exc:
                 row.metrics[metric.text] = None

@@ -65,6 +65,21 @@ def _parse_map(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _prior_course(dose: str | None, fractions: int | None, interval_months: float | None):
+    """The --prior-* options as a PriorCourse (None without --prior-dose)."""
+    if dose is None:
+        if fractions is not None or interval_months is not None:
+            raise click.UsageError("--prior-fractions and --prior-interval-months need --prior-dose")
+        return None
+    if fractions is None:
+        raise click.UsageError("--prior-dose needs --prior-fractions (the prior course's number of fractions)")
+    from pathlib import Path
+
+    from rtcheck.radiobiology.reirradiation import PriorCourse
+
+    return PriorCourse(Path(dose), fractions, interval_months)
+
+
 class _Group(click.Group):
     """Turns user errors into one line and exit 2; a bug into exit 3 with a short message."""
 
@@ -104,12 +119,25 @@ def main() -> None:
               help="Use this ROI (exact name) for a protocol structure; repeatable.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=str),
               help="Also write the checks as JUnit XML to this file.")
-def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map, junit_path):
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str),
+              help="Also write the report as one self-contained HTML file (DVH plots inline).")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=str),
+              help="Also write the report as PDF (needs the extra: pip install 'rtcheck[pdf]').")
+@click.option("--anonymize", is_flag=True, help="Leave the patient's name, ID and dates out of the HTML/PDF report.")
+@click.option("--prior-dose", type=click.Path(dir_okay=False, path_type=str),
+              help="Re-irradiation: the prior course's RT Dose (same Frame of Reference), for cumulative EQD2/BED constraints.")
+@click.option("--prior-fractions", type=click.IntRange(min=1), help="Number of fractions of the prior course (with --prior-dose).")
+@click.option("--prior-interval-months", type=click.FloatRange(min=0),
+              help="Months between the prior course and this one (for a recovery credit the protocol states).")
+def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map, junit_path, html_path, pdf_path, anonymize,
+          prior_dose, prior_fractions, prior_interval_months):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
     from rtcheck.evaluation import CheckOptions
 
-    options = CheckOptions(structure_map=_parse_map(structure_map))
+    if anonymize and not (html_path or pdf_path):
+        raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
+    options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
     if junit_path:
         from rtcheck.render.junit import render_junit
@@ -143,7 +171,9 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--compare-tps", is_flag=True,
               help="Compare with the planning system's own DVHs stored in the RT Dose (DVHSequence).")
-def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare_tps):
+@click.option("--fractions", type=click.IntRange(min=1),
+              help="Fractions of the course, for EQD2/BED metrics (default: the plan's).")
+def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare_tps, fractions):
     """DVH statistics of the ROIs in PATHS, without a protocol (no RT Plan needed)."""
     from rtcheck.api import dvh_statistics
     from rtcheck.metrics.grammar import parse_metric
@@ -153,7 +183,8 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare
     if rx_gy is not None and rx_gy <= 0:
         raise click.BadParameter("must be positive", param_hint="--rx-gy")
     rows, notes = dvh_statistics(
-        list(paths), structures=list(structures), metrics=list(metrics), rx_gy=rx_gy, plan=plan_selector, compare_tps=compare_tps
+        list(paths), structures=list(structures), metrics=list(metrics), rx_gy=rx_gy, plan=plan_selector, compare_tps=compare_tps,
+        fractions=fractions,
     )
     for note in notes:
         _warn(note)
@@ -261,11 +292,15 @@ def list_command(output_format):
     found = list_protocols()
     if output_format == "json":
         click.echo(json.dumps({"schema": "rtcheck.protocols/1", "protocols": [
-            {"id": p.id, "title": p.title, "arms": list(p.arms), "path": str(p.path), "sha256": p.sha256} for p in found
+            {"id": p.id, "title": p.title, "arms": list(p.arms), "path": str(p.path), "sha256": p.sha256,
+             "radiotherapy": p.radiotherapy, "arms_without_radiotherapy": [a.id for a in p.arms.values() if not a.radiotherapy],
+             "extends": p.bases[-1]["id"] if p.bases else None} for p in found
         ]}, indent=2, ensure_ascii=False))
         return
     for p in found:
-        click.echo(f"{p.id}  [{', '.join(p.arms)}]  {p.title}")
+        arms = ", ".join(a.id + ("" if a.radiotherapy else " (no radiotherapy)") for a in p.arms.values())
+        extends = f"  (site overlay of {p.bases[-1]['id']})" if p.bases else ""
+        click.echo(f"{p.id}  [{arms}]  {p.title}{extends}")
 
 
 @protocols.command("show")

@@ -73,6 +73,10 @@ class UnknownArmError(RtcheckError):
     """The protocol has no arm with that id (the message lists the valid ones)."""
 
 
+class NoRadiotherapyError(RtcheckError):
+    """The protocol (or arm) gives no radiotherapy, so there is no plan to check against it."""
+
+
 class ArmSelectionError(RtcheckError):
     """``--arm auto`` found no arm, or several, whose prescriptions match the plan (the message lists them)."""
 

@@ -6,6 +6,7 @@ Data flows one way: PlanSet (DICOM model) + Protocol -> DVHs -> CheckResult.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rtcheck.dicom.plan import TargetPrescription
 from rtcheck.dicom.planset import PlanSet
@@ -14,7 +15,13 @@ from rtcheck.errors import ArmSelectionError, MetricUndefinedError
 from rtcheck.metrics.evaluate import metric_value
 from rtcheck.protocol.matching import StructureMatch, normalise_name, resolve_structure
 from rtcheck.protocol.model import Arm, Constraint, Protocol
-from rtcheck.results import CheckOutcome, CheckResult, Status, StructureSummary, TargetSummary
+from rtcheck.metrics.grammar import MetricKind
+from rtcheck.results import CheckOutcome, CheckResult, DvhMarker, Status, StructureSummary, TargetSummary
+from rtcheck.protocol.overlay import overlay_notes
+from rtcheck.site_prescription import site_dose_notes, window_matches, window_outcome
+
+if TYPE_CHECKING:
+    from rtcheck.radiobiology.reirradiation import PriorCourse
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,8 @@ class CheckOptions:
 
     structure_map: tuple[tuple[str, str], ...] = ()
     engine: EngineOptions = EngineOptions()
+    # Re-irradiation: the prior course (rtcheck.radiobiology.reirradiation.PriorCourse) for cumulative constraints.
+    prior: "PriorCourse | None" = None
 
 
 def _grade(value: float, expected: float, per_protocol_pct: float, variation_pct: float | None) -> Status:
@@ -57,7 +66,7 @@ def _pair_prescriptions(arm: Arm, plan_targets: list[TargetPrescription], matche
     if unpaired and len(unpaired) == len(free):
         # Same number left on both sides: pair by dose level, highest with highest, and say so.
         by_dose = sorted(free, key=lambda t: t.total_dose_gy or 0.0, reverse=True)
-        for rx, target in zip(sorted(unpaired, key=lambda r: r.total_dose_gy, reverse=True), by_dose):
+        for rx, target in zip(sorted(unpaired, key=lambda r: r.total_dose_gy or 0.0, reverse=True), by_dose):
             how = "the plan's only prescription" if len(arm.prescriptions) == 1 and len(plan_targets) == 1 else "paired by dose level (no ROI or name link)"
             paired[rx.target] = (target, f"{how}: {target.name!r}")
     return paired
@@ -71,6 +80,9 @@ def _prescription_checks(arm: Arm, plan_set: PlanSet, matches: dict[str, Structu
     for rx in arm.prescriptions:
         target, how = paired.get(rx.target, (None, ""))
         roi_name = matches[rx.target].label if rx.target in matches else None
+        if rx.window is not None:
+            outcomes.append(window_outcome(rx, target, how, roi_name))
+            continue
         band = f"± {rx.per_protocol_pct:g} %"
         variation = f"± {rx.variation_acceptable_pct:g} %" if rx.variation_acceptable_pct is not None else None
         items = [
@@ -97,11 +109,54 @@ def _prescription_checks(arm: Arm, plan_set: PlanSet, matches: dict[str, Structu
             else:
                 status = _grade(value, expected, rx.per_protocol_pct, rx.variation_acceptable_pct)
             origin = target.sources.get(field_name, "")
-            outcomes.append(CheckOutcome(value=float(value), status=status, message=f"{how}; from {origin}", **base))
+            site = "the site's prescription; " if rx.dose_set_by == "site" else ""
+            outcomes.append(CheckOutcome(value=float(value), status=status, message=f"{site}{how}; from {origin}", **base))
     return outcomes
 
 
-def _constraint_outcome(constraint: Constraint, arm: Arm, match: StructureMatch, dvh: DoseVolumeHistogram | None, dvh_error: str | None) -> CheckOutcome:
+def _dvh_marker(constraint: Constraint, dvh: DoseVolumeHistogram, value: float, rx_gy: float | None) -> DvhMarker | None:
+    """Where a graded DVH constraint lies on its structure's cumulative DVH (Gy, % of volume), for plots."""
+    metric = constraint.metric
+    if dvh.volume_cc <= 0:
+        return None
+
+    def gy(x: float, unit: str | None) -> float | None:
+        return x if unit == "Gy" else x / 100.0 if unit == "cGy" else (x / 100.0 * rx_gy if rx_gy else None)
+
+    def pct(x: float, unit: str | None) -> float:
+        return x if unit == "%" else x / dvh.volume_cc * 100.0
+
+    limits = {"per_protocol": constraint.per_protocol, "variation_acceptable": constraint.variation_acceptable}
+    kind = metric.kind
+    if kind in (MetricKind.MEAN, MetricKind.MAX, MetricKind.MIN):
+        dose = gy(value, metric.output_unit)
+        marks = {k: gy(t.value, metric.output_unit) for k, t in limits.items() if t is not None}
+        if dose is None or None in marks.values():
+            return None
+        return DvhMarker(constraint.structure, dose, None, "dose", marks)  # type: ignore[arg-type]
+    assert metric.argument is not None
+    # The cold-side metrics (DC, CV) count from the other end of the cumulative curve.
+    cold = kind in (MetricKind.DOSE_COMPLEMENT, MetricKind.VOLUME_COMPLEMENT)
+    if kind in (MetricKind.DOSE_AT_VOLUME, MetricKind.DOSE_COMPLEMENT):
+        volume = pct(metric.argument, metric.argument_unit)
+        dose = gy(value, metric.output_unit)
+        marks = {k: gy(t.value, metric.output_unit) for k, t in limits.items() if t is not None}
+        if dose is None or None in marks.values():
+            return None
+        return DvhMarker(constraint.structure, dose, 100.0 - volume if cold else volume, "dose", marks)  # type: ignore[arg-type]
+    dose = gy(metric.argument, metric.argument_unit)
+    if dose is None:
+        return None
+    flip = (lambda v: 100.0 - v) if cold else (lambda v: v)
+    marks = {k: flip(pct(t.value, metric.output_unit)) for k, t in limits.items() if t is not None}
+    return DvhMarker(constraint.structure, dose, flip(pct(value, metric.output_unit)), "volume", marks)
+
+
+def _constraint_outcome(
+    constraint: Constraint, arm: Arm, match: StructureMatch, dvh: DoseVolumeHistogram | None, dvh_error: str | None,
+    site_doses: dict[str, float] | None = None,
+) -> CheckOutcome:
+    """``site_doses``: the plan's total dose [Gy] of each target whose dose the site sets (no protocol dose)."""
     per_protocol = str(constraint.per_protocol)
     variation = str(constraint.variation_acceptable) if constraint.variation_acceptable else None
     base = dict(
@@ -128,8 +183,14 @@ def _constraint_outcome(constraint: Constraint, arm: Arm, match: StructureMatch,
     if outside_pct > constraint.max_outside_dose_grid_pct:
         return not_evaluated(f"{outside_pct:.1f} % of {match.label!r} lies outside the dose grid")
     rx = arm.reference_prescription(constraint) if constraint.metric.needs_prescription else None
+    rx_gy = rx.total_dose_gy if rx else None
+    if rx is not None and rx_gy is None:
+        # The site sets this target's dose: a % is of the plan's own prescription for it.
+        rx_gy = (site_doses or {}).get(rx.target)
+        if rx_gy is None:
+            return not_evaluated(f"{constraint.metric.text} is in % of {rx.target}'s prescription, which the site sets, and the plan states no dose for it")
     try:
-        value = metric_value(constraint.metric, dvh, rx.total_dose_gy if rx else None)
+        value = metric_value(constraint.metric, dvh, rx_gy)
     except MetricUndefinedError as exc:
         return not_evaluated(f"metric undefined: {exc}")
     if constraint.per_protocol.satisfied_by(value):
@@ -140,15 +201,18 @@ def _constraint_outcome(constraint: Constraint, arm: Arm, match: StructureMatch,
         status = Status.DEVIATION_UNACCEPTABLE
     message = match.reason
     if rx is not None:
-        message += f"; % of {rx.target} prescription {rx.total_dose_gy:g} Gy"
-    return CheckOutcome(value=value, status=status, message=message, **base)
+        message += f"; % of {rx.target} prescription {rx_gy:g} Gy"
+        if rx.total_dose_gy is None:
+            message += " (the plan's: the dose is set by the site)"
+    marker = _dvh_marker(constraint, dvh, value, rx_gy)
+    return CheckOutcome(value=value, status=status, message=message, marker=marker, **base)
 
 
 def _arm_mismatch(arm: Arm, plan_set: PlanSet, protocol: Protocol, options: CheckOptions) -> str | None:
     """Why the plan's prescriptions do not fit ``arm`` (None when they do)."""
     plan = plan_set.plan
     assert plan is not None
-    if not arm.prescriptions:
+    if not arm.radiotherapy or not arm.prescriptions:
         return "the arm has no radiotherapy"
     overrides = dict(options.structure_map)
     matches = {rx.target: resolve_structure(rx.target, protocol.structures, plan_set.structure_set, overrides) for rx in arm.prescriptions}
@@ -160,6 +224,11 @@ def _arm_mismatch(arm: Arm, plan_set: PlanSet, protocol: Protocol, options: Chec
         return f"the plan has {len(plan.targets)} prescriptions, the arm {len(arm.prescriptions)}"
     for rx in arm.prescriptions:
         target = paired[rx.target][0]
+        if rx.window is not None:
+            reason = window_matches(rx, target)
+            if reason:
+                return reason
+            continue
         if target.fractions != rx.fractions:
             return f"{rx.target}: {target.fractions} fractions, not {rx.fractions}"
         band = rx.variation_acceptable_pct if rx.variation_acceptable_pct is not None else rx.per_protocol_pct
@@ -175,6 +244,8 @@ def choose_arm(plan_set: PlanSet, protocol: Protocol, options: CheckOptions = Ch
     prescription left over), the same number of fractions, the total dose within
     the arm's variation-acceptable tolerance.  None or several: ArmSelectionError.
     """
+    if not protocol.radiotherapy:
+        protocol.radiotherapy_arm(next(iter(protocol.arms)))  # raises NoRadiotherapyError
     reasons = {arm_id: _arm_mismatch(arm, plan_set, protocol, options) for arm_id, arm in protocol.arms.items()}
     candidates = [arm_id for arm_id, reason in reasons.items() if reason is None]
     label = plan_set.plan.label if plan_set.plan else ""
@@ -191,8 +262,8 @@ def _shape_key(shape) -> object:
 
 
 def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: CheckOptions = CheckOptions()) -> CheckResult:
-    """Grade ``plan_set`` against arm ``arm_id`` of ``protocol``."""
-    arm = protocol.arm(arm_id)
+    """Grade ``plan_set`` against arm ``arm_id`` of ``protocol`` (NoRadiotherapyError if the arm gives none)."""
+    arm = protocol.radiotherapy_arm(arm_id)
     plan = plan_set.plan
     if plan is None:
         raise ValueError("a protocol check needs an RT Plan")
@@ -201,6 +272,11 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
     matches = {name: resolve_structure(name, protocol.structures, plan_set.structure_set, overrides) for name in dict.fromkeys(used)}
 
     checks = _prescription_checks(arm, plan_set, matches, protocol)
+    paired = _pair_prescriptions(arm, plan.targets, matches, protocol)
+    site_doses = {
+        name: target.total_dose_gy for name, (target, _) in paired.items()
+        if target.total_dose_gy and arm.prescription_for(name).total_dose_gy is None
+    }
     spacing = plan_set.structure_set.typical_plane_spacing_mm()
     # DVHs are keyed by what they are computed on (an ROI number or a derivation's label).
     dvhs: dict[object, DoseVolumeHistogram] = {}
@@ -225,12 +301,21 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
                 dvh.total_volume_cc, dvh.fraction_outside * 100.0, dvh.min_gy, dvh.mean_gy, dvh.max_gy,
             )
         )
+    biological = None
+    if options.prior is not None or any(c.metric.biology is not None for c in arm.constraints):
+        from rtcheck.radiobiology.checks import BiologicalEvaluation
+
+        biological = BiologicalEvaluation(plan_set, options.prior, spacing, options.engine)
     for constraint in arm.constraints:
         match = matches[constraint.structure]
         key = _shape_key(match.shape) if match.shape is not None else None
-        checks.append(_constraint_outcome(constraint, arm, match, dvhs.get(key), dvh_errors.get(key)))
+        if constraint.metric.biology is not None and biological is not None:
+            # EQD2/BED: graded on a converted dose grid (rtcheck.radiobiology.checks).
+            checks.append(biological.outcome(constraint, arm, match, dvhs.get(key), dvh_errors.get(key), _constraint_outcome))
+            continue
+        checks.append(_constraint_outcome(constraint, arm, match, dvhs.get(key), dvh_errors.get(key), site_doses))
 
-    return CheckResult(
+    result = CheckResult(
         protocol_id=protocol.id,
         protocol_title=protocol.title,
         protocol_sha256=protocol.sha256,
@@ -243,7 +328,19 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
         targets=[TargetSummary(t.name, t.total_dose_gy, t.fractions, t.dose_per_fraction_gy, dict(t.sources)) for t in plan.targets],
         checks=checks,
         structures=summaries,
-        notes=plan_set.notes + plan.notes,
+        notes=plan_set.notes + plan.notes + site_dose_notes(arm.prescriptions) + overlay_notes(protocol),
         input_files=[str(plan.path), str(plan_set.structure_set.path), *(str(p) for p in plan_set.dose.paths)],
         dvhs_by_roi={key: dvh for key, dvh in dvhs.items() if isinstance(key, int)},
+        patient_name=plan.patient_name,
+        structure_set_uid=plan_set.structure_set.sop_instance_uid,
+        dvhs_by_structure={
+            name: dvhs[_shape_key(matches[name].shape)]
+            for name in dict.fromkeys(c.structure for c in arm.constraints)
+            if matches[name].shape is not None and _shape_key(matches[name].shape) in dvhs
+        },
     )
+    if biological is not None:
+        from rtcheck.radiobiology.checks import annotate
+
+        annotate(result, biological, arm)
+    return result

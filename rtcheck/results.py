@@ -54,6 +54,33 @@ class CheckOutcome:
     message: str
     required: bool = True
     source: str = ""
+    # Where the check lies on its structure's DVH, for plots (DVH checks with a value only).
+    marker: DvhMarker | None = None
+    # Radiobiological checks (EQD2/BED): what the value is, e.g. "EQD2, α/β = 2 Gy" or
+    # "cumulative EQD2 (prior ... + current), α/β = 2 Gy, ..."; None for a physical dose check.
+    biology: str | None = None
+    # The same metric on the physical dose of the current course (biological checks only).
+    physical_value: float | None = None
+
+
+@dataclass
+class DvhMarker:
+    """A DVH check drawn on its structure's cumulative DVH: dose in Gy, volume in % of the
+    structure's volume inside the dose grid (what ``DoseVolumeHistogram.cumulative`` shows, as %).
+
+    For D/DC/V/CV metrics the value is the point (``dose_gy``, ``volume_pct``) and each
+    threshold lies on the same curve axis as the value: ``free_axis`` "dose" (thresholds in Gy,
+    at ``volume_pct``) or "volume" (thresholds in %, at ``dose_gy``).  For Mean/Max/Min
+    ``volume_pct`` is None and the value and thresholds are doses (vertical lines).
+    ``thresholds`` maps "per_protocol" / "variation_acceptable" to that position.
+    A CV or DC metric counts the cold side, so it is drawn at 100 % minus its volume.
+    """
+
+    structure: str
+    dose_gy: float
+    volume_pct: float | None
+    free_axis: str
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +129,15 @@ class CheckResult:
     dvhs_by_roi: dict[int, "DoseVolumeHistogram"] = field(default_factory=dict, repr=False)
     # Against the planning system's DVHs in the RT Dose, for the structures above it has DVHs of (rtcheck.dvh.tps).
     tps_comparison: list[TpsComparison] = field(default_factory=list)
+    # Identity for reports (DICOM DA dates as written, YYYYMMDD; "" when absent).
+    patient_name: str = ""
+    structure_set_uid: str = ""
+    dose_uids: list[str] = field(default_factory=list)
+    plan_date: str = ""
+    study_date: str = ""
+    # The DVH of every structure the check evaluated, by the protocol's structure name
+    # (derived structures included), for plots.
+    dvhs_by_structure: dict[str, "DoseVolumeHistogram"] = field(default_factory=dict, repr=False)
 
     @property
     def verdict(self) -> Status:

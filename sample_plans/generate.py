@@ -9,6 +9,10 @@ in advance with large margins to the protocol thresholds
 (escc-induction-icrt-ccrt).  See ``sample_plans/README.md`` for the sets and
 their expected verdicts.
 
+A re-irradiation case also gets ``prior/RD.dcm``: the RT Dose of an earlier
+course on the same Frame of Reference (its plan is not written), on a coarser
+grid offset from the current one.
+
 Run ``python sample_plans/generate.py`` to regenerate; the output is
 byte-identical on every run (fixed UIDs, dates and implementation UID).
 
@@ -45,6 +49,7 @@ IMPLEMENTATION_CLASS_UID = generate_uid(entropy_srcs=[UID_ENTROPY_ROOT, "impleme
 IMPLEMENTATION_VERSION_NAME = "RTCHECK_SAMPLES1"
 
 FIXED_DATE = "20260101"
+PRIOR_COURSE_DATE = "20250101"  # the re-irradiation sample's prior course
 FIXED_TIME = "120000"
 MANUFACTURER = "rtcheck sample generator"
 
@@ -355,6 +360,9 @@ class SampleCase:
     include_cord: bool = True
     include_pgtv: bool = False
     pgtv_cold_inferior: bool = False  # remove most of the boost below z = -18 mm
+    cord_sparing: float | None = None  # dip of the bath around the cord; None: CORD_SPARING
+    # Re-irradiation: an earlier course written as prior/RD.dcm (see PriorCourse).
+    prior: "PriorCourse | None" = None
 
     @property
     def base_rx_gy(self) -> float:
@@ -368,6 +376,19 @@ class SampleCase:
     @property
     def top_rx_gy(self) -> float:
         return max(p.total_gy for p in self.prescriptions)
+
+
+@dataclass(frozen=True)
+class PriorCourse:
+    """An earlier course on the same Frame of Reference, written as ``prior/RD.dcm`` only
+    (its plan is not shipped): PTV prescription (Gy), fractions and cord sparing of its
+    dose, on a coarser grid offset from the current one (so it must be resampled)."""
+
+    rx_gy: float
+    fractions: int
+    cord_sparing: float
+    spacing_mm: float = 5.0
+    offset_mm: float = 2.5
 
 
 RX_PTV = Prescription(ROI_PTV, 50.4, "PTV 50.4Gy")
@@ -399,6 +420,12 @@ CASES: tuple[SampleCase, ...] = (
     SampleCase(
         "cr-pr-no-cord", "RTCHECK-006", "RTCHECK^SAMPLE_CRPR_NOCORD", "ESO_CRPR", "ESCC CR/PR 50.4Gy/28fx",
         "as cr-pr-compliant but the structure set has no SpinalCord", 28, (RX_PTV,), include_cord=False,
+    ),
+    SampleCase(
+        "reirradiation-cord-cumulative", "RTCHECK-007", "RTCHECK^SAMPLE_REIRRADIATION", "ESO_REIRR", "ESCC re-RT 50Gy/25fx",
+        "re-irradiation of a regional recurrence, 50 Gy / 25 fx, after a prior 60 Gy / 30 fx course (prior/RD.dcm); "
+        "cumulative cord EQD2 above the limit", 25, (Prescription(ROI_PTV, 50.0, "PTV 50Gy"),),
+        cord_sparing=0.0, prior=PriorCourse(60.0, 30, cord_sparing=0.0),
     ),
 )
 
@@ -475,7 +502,8 @@ def dose_gy(case: SampleCase, x_mm: np.ndarray, y_mm: np.ndarray, z_mm: np.ndarr
     bath = BATH_CAP * np.tanh(bath / BATH_CAP)
     (cord,) = SPINAL_CORD.ellipses
     r2_cord = (x_mm - cord.cx_mm) ** 2 + (y_mm - cord.cy_mm) ** 2
-    bath = bath * (1.0 - CORD_SPARING * np.exp(-r2_cord / CORD_SPARING_RADIUS_MM**2))
+    sparing = CORD_SPARING if case.cord_sparing is None else case.cord_sparing
+    bath = bath * (1.0 - sparing * np.exp(-r2_cord / CORD_SPARING_RADIUS_MM**2))
     relative = shell * plateau + (1.0 - shell) * bath
     dose = case.base_rx_gy * relative
     if case.boost_rx_gy is not None:
@@ -797,7 +825,70 @@ def build_dose(case: SampleCase) -> Dataset:
     return ds
 
 
+def prior_case(case: SampleCase) -> SampleCase:
+    """The earlier course of a re-irradiation ``case`` as a case of its own (same anatomy and beams)."""
+    assert case.prior is not None
+    rx = Prescription(ROI_PTV, case.prior.rx_gy, f"PTV {case.prior.rx_gy:g}Gy")
+    return SampleCase(
+        case.folder, case.patient_id, case.patient_name, case.plan_label + "_PRIOR", case.plan_name + " prior course",
+        "prior course", case.prior.fractions, (rx,), cord_sparing=case.prior.cord_sparing,
+    )
+
+
+def build_prior_dose(case: SampleCase) -> Dataset:
+    """The prior course's RT Dose: same Frame of Reference, its own (absent) plan, a coarser offset grid."""
+    assert case.prior is not None
+    prior = prior_case(case)
+    ds = _common(case, RTDoseStorage, "prior-dose", "RTDOSE", 4)
+    step, offset = case.prior.spacing_mm, case.prior.offset_mm
+    (b,) = BODY.ellipses
+    k = np.arange
+
+    def axis(half_mm: float) -> np.ndarray:
+        n = math.ceil((half_mm - offset) / step)
+        return offset - step + step * (k(2 * n + 2) - n)  # offset, symmetric about 0
+
+    x_mm, y_mm = axis(b.ax_mm), axis(b.ay_mm)
+    z_mm = axis(BODY.z_max_mm + CONTOUR_SPACING_MM / 2.0)
+    z, y, x = np.meshgrid(z_mm, y_mm, x_mm, indexing="ij")
+    dose = dose_gy(prior, x, y, z)
+    scaling = _scaling_for(float(dose.max()))
+    pixels = np.round(dose / scaling).astype("<u2")
+    ds.SeriesDescription = f"{case.folder} prior course RTDOSE"
+    # An earlier study, a year before the current course (which is dated FIXED_DATE).
+    ds.StudyInstanceUID = uid(case, "prior-study")
+    ds.StudyDate = ds.InstanceCreationDate = PRIOR_COURSE_DATE
+    ds.ImagePositionPatient = [_ds_str(v, 2) for v in (x_mm[0], y_mm[0], z_mm[0])]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.SliceThickness = _ds_str(step, 2)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.NumberOfFrames = len(z_mm)
+    ds.FrameIncrementPointer = Tag(0x3004, 0x000C)
+    ds.Rows = len(y_mm)
+    ds.Columns = len(x_mm)
+    ds.PixelSpacing = [_ds_str(step, 2), _ds_str(step, 2)]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.DoseUnits = "GY"
+    ds.DoseType = "PHYSICAL"
+    ds.DoseComment = f"analytic sample dose, prior course {case.prior.rx_gy:g} Gy / {case.prior.fractions} fx"
+    ds.DoseSummationType = "PLAN"
+    ds.GridFrameOffsetVector = [_ds_str(v - z_mm[0], 2) for v in z_mm]
+    ds.DoseGridScaling = _ds_str(scaling, 6)
+    ref_plan = Dataset()
+    ref_plan.ReferencedSOPClassUID = RTPlanStorage
+    ref_plan.ReferencedSOPInstanceUID = uid(case, "prior-plan")  # not shipped: only the dose is needed
+    ds.ReferencedRTPlanSequence = Sequence([ref_plan])
+    ds.PixelData = pixels.tobytes()
+    ds["PixelData"].VR = "OW"
+    return ds
+
+
 OUTPUT_FILES = {"RS.dcm": build_structure_set, "RP.dcm": build_plan, "RD.dcm": build_dose}
+PRIOR_DOSE_FILE = Path("prior") / "RD.dcm"
 
 
 def write_case(case: SampleCase, root: Path = OUTPUT_DIR) -> list[Path]:
@@ -811,6 +902,11 @@ def write_case(case: SampleCase, root: Path = OUTPUT_DIR) -> list[Path]:
     for name, build in OUTPUT_FILES.items():
         path = folder / name
         build(case).save_as(path, enforce_file_format=True)
+        paths.append(path)
+    if case.prior is not None:
+        path = folder / PRIOR_DOSE_FILE
+        path.parent.mkdir(exist_ok=True)
+        build_prior_dose(case).save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
 

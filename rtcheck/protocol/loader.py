@@ -16,9 +16,11 @@ import yaml
 
 from rtcheck.errors import MetricSyntaxError, ProtocolError, UnknownProtocolError
 from rtcheck.metrics.grammar import Metric, parse_metric
-from rtcheck.protocol.model import Arm, Constraint, Derivation, Prescription, Protocol, StructureSpec, Threshold
+from rtcheck.radiobiology.protocol_fields import KEYS as BIOLOGY_KEYS, parse_biology_fields
+from rtcheck.protocol.model import Arm, Constraint, Derivation, Eqd2Window, Prescription, Protocol, StructureSpec, Threshold
 
 SCHEMA = "rtcheck.protocol/1"
+OVERLAY_SCHEMA = "rtcheck.overlay/1"
 PROTOCOL_PATH_ENV = "RTCHECK_PROTOCOL_PATH"
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _THRESHOLD = re.compile(r"^\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*(Gy|cGy|%|cc)\s*$")
@@ -155,7 +157,7 @@ def _constraint(v: _Validator, raw: Any, entry: str, structures: dict[str, Struc
         raw,
         entry,
         required={"id", "structure", "metric", "per_protocol", "source"},
-        optional={"variation_acceptable", "required", "relative_to", "max_outside_dose_grid_pct"},
+        optional={"variation_acceptable", "required", "relative_to", "max_outside_dose_grid_pct", *BIOLOGY_KEYS},
     )
     cid = v.identifier(body["id"], f"{entry}.id")
     entry = f"{entry} ({cid})"
@@ -166,6 +168,8 @@ def _constraint(v: _Validator, raw: Any, entry: str, structures: dict[str, Struc
         metric = parse_metric(body["metric"])
     except MetricSyntaxError as exc:
         raise v.fail(f"{entry}.metric", str(exc)) from None
+    biology = parse_biology_fields(v, body, entry, metric, structures[structure])
+    metric = biology.metric
     per_protocol = v.threshold(body["per_protocol"], f"{entry}.per_protocol", metric)
     variation = None
     if body.get("variation_acceptable") is not None:
@@ -192,14 +196,57 @@ def _constraint(v: _Validator, raw: Any, entry: str, structures: dict[str, Struc
         source=v.text(body["source"], f"{entry}.source"),
         relative_to=relative_to,
         max_outside_dose_grid_pct=outside,
+        cumulative=biology.cumulative,
+        recovery_credit=biology.recovery_credit,
+        alpha_beta_note=biology.alpha_beta_note,
     )
 
 
+def _window(v: _Validator, raw: Any, entry: str, *, is_default: bool) -> Eqd2Window:
+    body = v.mapping(raw, entry, required={"eqd2_gy", "alpha_beta_gy", "source"})
+    bounds = v.mapping(body["eqd2_gy"], f"{entry}.eqd2_gy", required={"min", "max"})
+    low = v.number(bounds["min"], f"{entry}.eqd2_gy.min")
+    high = v.number(bounds["max"], f"{entry}.eqd2_gy.max")
+    if high <= low:
+        raise v.fail(f"{entry}.eqd2_gy", f"max {high:g} Gy is not above min {low:g} Gy")
+    return Eqd2Window(low, high, v.number(body["alpha_beta_gy"], f"{entry}.alpha_beta_gy"), v.text(body["source"], f"{entry}.source"), is_default)
+
+
+_DOSE_KEYS = ("total_dose_gy", "fractions", "dose_per_fraction_gy")
+
+
 def _prescription(v: _Validator, raw: Any, entry: str, structures: dict[str, StructureSpec]) -> Prescription:
-    body = v.mapping(raw, entry, required={"target", "total_dose_gy", "fractions", "dose_per_fraction_gy", "source"}, optional={"tolerance"})
+    body = v.mapping(
+        raw, entry, required={"target", "source"},
+        optional={*_DOSE_KEYS, "tolerance", "dose_set_by", "default_window", "window"},
+    )
     target = body["target"]
     if target not in structures:
         raise v.fail(f"{entry}.target", f"unknown structure {target!r}; defined: {', '.join(structures)}")
+    set_by = body.get("dose_set_by", "trial")
+    if set_by not in ("trial", "site"):
+        raise v.fail(f"{entry}.dose_set_by", f"expected trial or site, got {set_by!r}")
+    windows = [key for key in ("default_window", "window") if key in body]
+    given = [key for key in _DOSE_KEYS if key in body]
+    if set_by == "trial" and windows:
+        raise v.fail(f"{entry}.{windows[0]}", "an EQD2 window is for a dose set by the site (dose_set_by: site)")
+    if set_by == "site" and not given:
+        if len(windows) != 1:
+            raise v.fail(entry, "a site-set prescription without a dose needs one EQD2 window: default_window (an rtcheck default) or window (the site's)")
+        if "tolerance" in body:
+            raise v.fail(f"{entry}.tolerance", "a tolerance applies to a stated dose, not to an EQD2 window")
+        key = windows[0]
+        return Prescription(
+            target=target, total_dose_gy=None, fractions=None, dose_per_fraction_gy=None,
+            per_protocol_pct=0.0, variation_acceptable_pct=None, tolerance_source="",
+            source=v.text(body["source"], f"{entry}.source"), dose_set_by="site",
+            window=_window(v, body[key], f"{entry}.{key}", is_default=key == "default_window"),
+        )
+    if windows:
+        raise v.fail(f"{entry}.{windows[0]}", "a prescription has either a dose or an EQD2 window, not both")
+    missing = [key for key in _DOSE_KEYS if key not in body]
+    if missing:
+        raise v.fail(entry, f"missing key(s): {', '.join(missing)}")
     total = v.number(body["total_dose_gy"], f"{entry}.total_dose_gy")
     fractions = v.integer(body["fractions"], f"{entry}.fractions")
     per_fraction = v.number(body["dose_per_fraction_gy"], f"{entry}.dose_per_fraction_gy")
@@ -226,19 +273,35 @@ def _prescription(v: _Validator, raw: Any, entry: str, structures: dict[str, Str
         variation_acceptable_pct=va,
         tolerance_source=str(tolerance.get("source", "")),
         source=v.text(body["source"], f"{entry}.source"),
+        dose_set_by=set_by,
     )
+
+
+def _radiotherapy(v: _Validator, body: dict, entry: str) -> bool:
+    """``radiotherapy: none`` -> False; absent -> True (the protocol or arm gives radiotherapy)."""
+    if "radiotherapy" not in body:
+        return True
+    if body["radiotherapy"] != "none":
+        raise v.fail(entry, f"expected none (leave it out when there is radiotherapy), got {body['radiotherapy']!r}")
+    return False
 
 
 def parse_protocol(data: Any, source: str) -> Protocol:
     """Validate a protocol document (already parsed from YAML) and build its model."""
     v = _Validator(source)
-    doc = v.mapping(data, None, required={"schema", "id", "title", "source", "structures", "arms"}, optional={"version", "constraint_sets"})
+    doc = v.mapping(data, None, required={"schema", "id", "title", "source", "arms"}, optional={"version", "constraint_sets", "structures", "radiotherapy"})
     if doc["schema"] != SCHEMA:
         raise v.fail("schema", f"expected {SCHEMA!r}, got {doc['schema']!r}")
     protocol_id = v.identifier(doc["id"], "id")
     if not isinstance(doc["source"], dict) or not doc["source"]:
         raise v.fail("source", "expected a mapping saying where the protocol comes from (seed, registry, notes)")
-    structures = _structures(v, doc["structures"])
+    protocol_rt = _radiotherapy(v, doc, "radiotherapy")
+    if protocol_rt or "structures" in doc:
+        if "structures" not in doc:
+            raise v.fail(None, "missing key(s): structures")
+        structures = _structures(v, doc["structures"])
+    else:
+        structures = {}
 
     constraint_sets: dict[str, list[Constraint]] = {}
     raw_sets = doc.get("constraint_sets") or {}
@@ -255,7 +318,18 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     for arm_id, body in doc["arms"].items():
         entry = f"arms.{arm_id}"
         v.identifier(arm_id, entry)
-        body = v.mapping(body, entry, required={"title", "prescriptions", "constraints"})
+        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "constraints", "radiotherapy"})
+        if not protocol_rt or not _radiotherapy(v, body, f"{entry}.radiotherapy"):
+            if not protocol_rt and "radiotherapy" in body:
+                raise v.fail(f"{entry}.radiotherapy", "the protocol already says radiotherapy: none for every arm")
+            given = [key for key in ("prescriptions", "constraints") if body.get(key)]
+            if given:
+                raise v.fail(f"{entry}.{given[0]}", "an arm without radiotherapy (radiotherapy: none) has no prescriptions or constraints")
+            arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), (), (), radiotherapy=False)
+            continue
+        missing = [key for key in ("prescriptions", "constraints") if key not in body]
+        if missing:
+            raise v.fail(entry, f"missing key(s): {', '.join(missing)} (or radiotherapy: none)")
         raw_rx = body["prescriptions"]
         if not isinstance(raw_rx, list):
             raise v.fail(f"{entry}.prescriptions", "expected a list (empty when the arm has no radiotherapy)")
@@ -301,8 +375,21 @@ def parse_protocol(data: Any, source: str) -> Protocol:
 
 
 def load_protocol_file(path: str | Path) -> Protocol:
-    """Read, validate and return the protocol in ``path`` (with its sha256)."""
+    """Read, validate and return the protocol in ``path`` (with its sha256); a site overlay is merged with its base."""
     path = Path(path)
+    raw, data = read_document(path)
+    if isinstance(data, dict) and ("extends" in data or data.get("schema") == OVERLAY_SCHEMA):
+        from rtcheck.protocol.overlay import load_overlay
+
+        return load_overlay(path, raw, data)
+    protocol = parse_protocol(data, str(path))
+    protocol.path = path
+    protocol.sha256 = hashlib.sha256(raw).hexdigest()
+    return protocol
+
+
+def read_document(path: Path) -> tuple[bytes, Any]:
+    """The bytes of a protocol or overlay file and its YAML content (duplicate keys refused)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -316,10 +403,7 @@ def load_protocol_file(path: str | Path) -> Protocol:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ProtocolError(str(path), where, f"invalid YAML: {problem}") from None
-    protocol = parse_protocol(data, str(path))
-    protocol.path = path
-    protocol.sha256 = hashlib.sha256(raw).hexdigest()
-    return protocol
+    return raw, data
 
 
 def protocol_dirs() -> list[Path]:

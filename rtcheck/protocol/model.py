@@ -6,8 +6,9 @@ import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcheck.errors import UnknownArmError
+from rtcheck.errors import NoRadiotherapyError, UnknownArmError
 from rtcheck.metrics.grammar import Metric
+from rtcheck.radiobiology.recovery import RecoveryCredit
 
 _OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -67,20 +68,50 @@ class Constraint:
     source: str
     relative_to: str | None = None
     max_outside_dose_grid_pct: float = 0.0
+    # Radiobiology (rtcheck.radiobiology): the metric's EQD2/BED qualifier is in ``metric.biology``;
+    # ``cumulative`` adds the prior course (re-irradiation); ``recovery_credit`` forgives part of it.
+    cumulative: bool = False
+    recovery_credit: "RecoveryCredit | None" = None
+    alpha_beta_note: str = ""
+
+
+@dataclass(frozen=True)
+class Eqd2Window:
+    """Accepted range of a target's EQD2 [Gy] (α/β [Gy]) when the site, not the trial, sets the dose.
+
+    ``is_default``: an rtcheck default (not a trial requirement, graded at best
+    variation acceptable) rather than a window the site states (graded per protocol).
+    """
+
+    min_gy: float
+    max_gy: float
+    alpha_beta_gy: float
+    source: str
+    is_default: bool
+
+    def __str__(self) -> str:
+        kind = "rtcheck default window" if self.is_default else "site window"
+        return f"EQD2 {self.min_gy:g}-{self.max_gy:g} Gy (α/β {self.alpha_beta_gy:g} Gy, {kind})"
 
 
 @dataclass(frozen=True)
 class Prescription:
-    """Intended prescription of one target: total dose (Gy), fractions, dose per fraction (Gy), tolerances (%)."""
+    """Intended prescription of one target: total dose (Gy), fractions, dose per fraction (Gy), tolerances (%).
+
+    ``dose_set_by`` is ``trial`` or ``site``.  A site-set prescription may give no
+    dose (total, fractions and dose per fraction None) and an EQD2 ``window`` instead.
+    """
 
     target: str
-    total_dose_gy: float
-    fractions: int
-    dose_per_fraction_gy: float
+    total_dose_gy: float | None
+    fractions: int | None
+    dose_per_fraction_gy: float | None
     per_protocol_pct: float
     variation_acceptable_pct: float | None
     tolerance_source: str
     source: str
+    dose_set_by: str = "trial"
+    window: Eqd2Window | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +120,7 @@ class Arm:
     title: str
     prescriptions: tuple[Prescription, ...]
     constraints: tuple[Constraint, ...]
+    radiotherapy: bool = True  # False: the arm gives no radiotherapy (``radiotherapy: none``)
 
     def prescription_for(self, target: str) -> Prescription | None:
         for rx in self.prescriptions:
@@ -109,7 +141,8 @@ class Arm:
             return own
         if not self.prescriptions:
             return None
-        return max(self.prescriptions, key=lambda rx: rx.total_dose_gy)
+        # A site-set prescription without a dose ranks last: no level is known for it.
+        return max(self.prescriptions, key=lambda rx: rx.total_dose_gy if rx.total_dose_gy is not None else -1.0)
 
 
 @dataclass
@@ -123,6 +156,17 @@ class Protocol:
     path: Path | None = None
     sha256: str = ""
     notes: list[str] = field(default_factory=list)
+    # A site overlay's chain of files, root protocol first: dicts with kind ("protocol" or
+    # "overlay"), id, path, sha256.  Empty for a protocol read from one file.
+    bases: list[dict] = field(default_factory=list)
+    # Values a site overlay set, e.g. "arms.rt-cohort.constraints.lungs-v20.per_protocol" or
+    # "structures.Lungs.aliases" -> the overlay file; anything absent comes from the base file.
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def radiotherapy(self) -> bool:
+        """Whether any arm gives radiotherapy."""
+        return any(arm.radiotherapy for arm in self.arms.values())
 
     def arm(self, arm_id: str) -> Arm:
         try:
@@ -131,3 +175,18 @@ class Protocol:
             raise UnknownArmError(
                 f"protocol {self.id} has no arm {arm_id!r}; valid arms: {', '.join(self.arms)}"
             ) from None
+
+    def radiotherapy_arm(self, arm_id: str) -> Arm:
+        """The arm a plan is checked against; NoRadiotherapyError when it gives no radiotherapy."""
+        if not self.radiotherapy:
+            raise NoRadiotherapyError(
+                f"protocol {self.id} has no radiotherapy component ({self.title}): there is no plan to check against it"
+            )
+        arm = self.arm(arm_id)
+        if not arm.radiotherapy:
+            with_rt = ", ".join(a.id for a in self.arms.values() if a.radiotherapy)
+            raise NoRadiotherapyError(
+                f"protocol {self.id} arm {arm.id} has no radiotherapy component ({arm.title}): there is no plan to "
+                f"check against it; arms with radiotherapy: {with_rt}"
+            )
+        return arm

@@ -58,6 +58,8 @@ def check_document(result: CheckResult) -> dict[str, Any]:
                 "message": c.message,
                 "required": c.required,
                 "source": c.source,
+                "biology": c.biology,
+                "physical_value": _number(c.physical_value),
             }
             for c in result.checks
         ],

@@ -73,6 +73,12 @@ def render_check(result: CheckResult, style=None) -> str:
     for line, check in zip(lines[2:], result.checks):
         word = STATUS_WORDS[check.status]
         out.append(paint(word, check.status) + line[len(word):])
+    biological = [c for c in result.checks if c.biology]
+    if biological:
+        out += ["", "EQD2/BED checks (linear-quadratic model, per voxel; thresholds in EQD2/BED Gy):"]
+        for c in biological:
+            physical = f"; physical dose of the current course: {format_value(c.physical_value, c.unit)}" if c.physical_value is not None else ""
+            out.append(f"  {c.id}: {format_value(c.value, c.unit)} ({c.biology}){physical}")
     not_evaluated = [c for c in result.checks if c.status is Status.NOT_EVALUATED]
     if not_evaluated:
         out += ["", "Not evaluated:"]
