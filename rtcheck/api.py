@@ -53,8 +53,19 @@ def check_paths(
         result = check_plan_set(plan_set, protocol, chosen, options)
         result.notes[:0] = inputs.skipped + ([note] if note else [])
         _compare_check_with_tps(result, plan_set, inputs)
+        _identify(result, plan_set, inputs)
         results.append(result)
     return results
+
+
+def _identify(result: CheckResult, plan_set: PlanSet, inputs: LoadedInputs) -> None:
+    """Fill the report header's dose UIDs and plan/study dates from the headers already read."""
+    headers = {o.path: o.dataset for o in inputs.inventory.objects}
+    result.dose_uids = [str(headers[p].get("SOPInstanceUID", "")) for p in plan_set.dose.paths if p in headers]
+    plan = headers.get(plan_set.plan.path) if plan_set.plan is not None else None
+    if plan is not None:
+        result.plan_date = str(plan.get("RTPlanDate", "") or "")
+        result.study_date = str(plan.get("StudyDate", "") or "")
 
 
 def _prescriptions(plan_set: PlanSet) -> list[float]:

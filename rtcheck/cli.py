@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import traceback
+from datetime import datetime, timezone
 
 import click
 
@@ -41,14 +42,18 @@ def _paint(text: str, status: Status) -> str:
     return click.style(text, fg=STATUS_COLOURS[status], bold=status is not Status.PER_PROTOCOL)
 
 
-def _write_report(path: str, text: str, inputs) -> None:
-    """Write a report file, refusing to overwrite an input (rtcheck never modifies inputs)."""
+def _write_report(path: str, text: str | bytes, inputs) -> None:
+    """Write a report file (text as UTF-8, or bytes as they are), refusing to overwrite an input (rtcheck never modifies inputs)."""
     target = os.path.realpath(path)
     for given in inputs:
         real = os.path.realpath(given)
         if target == real:
             _fail(f"{path}: is one of the inputs; choose another report file")
     try:
+        if isinstance(text, bytes):
+            with open(path, "wb") as binary:
+                binary.write(text)
+            return
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
@@ -139,6 +144,15 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
     options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
+    now = datetime.now(timezone.utc)  # one report date for the HTML and the PDF
+    if pdf_path:
+        from rtcheck.render.pdf import render_pdf
+
+        _write_report(pdf_path, render_pdf(results, anonymize=anonymize, generated_at=now), paths)
+    if html_path:
+        from rtcheck.render.html import render_html
+
+        _write_report(html_path, render_html(results, anonymize=anonymize, generated_at=now), paths)
     if junit_path:
         from rtcheck.render.junit import render_junit
 

@@ -98,3 +98,15 @@ class MetricSyntaxError(RtcheckError):
 
 class MetricUndefinedError(RtcheckError):
     """A metric cannot be computed for a structure (e.g. % of prescription with no prescription)."""
+
+
+class MissingDependencyError(RtcheckError):
+    """An optional feature needs a package that is not installed (the message says which extra to install)."""
+
+
+class BatchError(RtcheckError):
+    """``rtcheck batch`` cannot run as asked (output folder overlapping the inputs, Dask unavailable...)."""
+
+
+class ListenerError(RtcheckError):
+    """``rtcheck listen`` cannot start: the port cannot be bound, the store folder cannot be written..."""
