@@ -358,5 +358,61 @@ def validate_command(files, output_format):
     sys.exit(EXIT_OK if all(r["valid"] for r in reports) else EXIT_INPUT)
 
 
+def _ae_title(ctx, param, value):
+    """An AE title: 1-16 printable characters, no backslash, not only spaces."""
+    values = value if isinstance(value, tuple) else (value,)
+    for title in values:
+        if not title.strip() or len(title) > 16 or "\\" in title or not title.isprintable() or not title.isascii():
+            raise click.BadParameter(f"{title!r} is not an AE title (1-16 ASCII characters, no backslash)")
+    return tuple(t.strip() for t in values) if isinstance(value, tuple) else value.strip()
+
+
+@main.command()
+@click.option("--port", required=True, type=click.IntRange(1, 65535), help="TCP port to listen on.")
+@click.option("--ae-title", default="RTCHECK", show_default=True, callback=_ae_title,
+              help="Our AE title; the called AE title of an association must match it.")
+@click.option("--store", "store", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Folder for received files: DIR/<PatientID>/<StudyInstanceUID>/<Modality>.<SOPInstanceUID>.dcm.")
+@click.option("--protocol", "protocol_id", required=True, help="Protocol id (see `rtcheck protocols`) or a protocol YAML file.")
+@click.option("--arm", required=True, help="Arm of the protocol, or 'auto': for each plan, the arm whose prescriptions match.")
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--allow-ae", "allowed", multiple=True, callback=_ae_title,
+              help="Accept associations only from this calling AE title; repeatable (default: any).")
+@click.option("--settle", "settle_s", type=click.FloatRange(0, 3600), default=3.0, show_default=True,
+              help="Seconds without a new instance of a plan's set before it is checked.")
+@click.option("--html/--no-html", default=True, show_default=True,
+              help="Also write the HTML report (it takes longer than the check of a small plan).")
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line instead of plain text.")
+def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, html, log_json):
+    """Receive plans over DICOM (C-STORE) and check each complete set on arrival.
+
+    Reports rtcheck-<PlanSOPInstanceUID>.json/.xml/.html are written next to
+    the plan. Runs until interrupted (Ctrl-C or SIGTERM), then exits 0.
+    """
+    import signal
+    import threading
+    from pathlib import Path
+
+    from rtcheck.net.logs import configure
+    from rtcheck.net.scp import Listener, ListenerConfig
+    from rtcheck.protocol.loader import find_protocol
+
+    protocol = find_protocol(protocol_id)
+    if arm != "auto":
+        protocol.arm(arm)
+    configure(as_json=log_json)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    listener = Listener(ListenerConfig(Path(store), port, ae_title, protocol, arm, bind, allowed, settle_s, html))
+    listener.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        listener.stop()
+    sys.exit(EXIT_OK)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

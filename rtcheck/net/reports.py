@@ -1,0 +1,151 @@
+"""Checking a stored plan set and writing its reports next to the plan.
+
+Reports: ``rtcheck-<PlanSOPInstanceUID>.xml`` (JUnit), ``.html`` (when the HTML
+renderer is available) and ``.json`` (``rtcheck.check/1``), each written
+atomically, the JSON last: once it is there, the set of reports is complete.
+A set that cannot be checked gets a JSON error report
+(``rtcheck.listen-error/1``) instead and its older XML/HTML reports are removed,
+so that no report contradicts the data (an HTML report left from an earlier
+check is removed too when HTML is not written).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtcheck import __version__
+from rtcheck.errors import RtcheckError
+from rtcheck.net.catalog import PlanFiles
+from rtcheck.net.logs import log_event
+from rtcheck.net.storage import atomic_write_text, valid_uid
+
+LOG = logging.getLogger("rtcheck.net")
+ERROR_SCHEMA = "rtcheck.listen-error/1"
+REPORT_SUFFIXES = (".xml", ".html", ".json")
+
+
+def report_path(plan_path: Path, plan_uid: str, suffix: str) -> Path:
+    """``rtcheck-<uid><suffix>`` beside the plan; UnsafeIdentifierError if the UID cannot be part of a file name."""
+    return plan_path.parent / f"rtcheck-{valid_uid(plan_uid, 'SOPInstanceUID')}{suffix}"
+
+
+def has_current_report(files: PlanFiles) -> bool:
+    """True when the plan's JSON report exists and is newer than every file of its set."""
+    report = report_path(files.plan.path, files.plan.sop_instance_uid, ".json")
+    try:
+        written = report.stat().st_mtime_ns
+        return all(path.stat().st_mtime_ns <= written for path in files.paths)
+    except OSError:
+        return False
+
+
+def _html_renderer():
+    """``rtcheck.render.html.render_html``, or None while that renderer is not part of rtcheck."""
+    try:
+        from rtcheck.render.html import render_html
+    except ImportError:
+        return None
+    return render_html
+
+
+@dataclass
+class PlanChecker:
+    """Checks plan sets against one protocol arm and writes the reports.
+
+    ``write_lock`` is held while reports are written: shutdown takes it so that
+    no report is half-written when the process exits; ``abandon`` (set by
+    shutdown) makes a check in progress drop its result instead of writing.
+    """
+
+    protocol: object  # rtcheck.protocol.model.Protocol
+    arm: str
+    write_lock: threading.Lock
+    abandon: threading.Event
+    html: bool = True
+
+    def prepare(self) -> None:
+        """Import the checking and rendering code (done on the worker thread at start)."""
+        import rtcheck.api  # noqa: F401
+        import rtcheck.render.json  # noqa: F401
+        import rtcheck.render.junit  # noqa: F401
+
+        if self.html:
+            _html_renderer()
+
+    def __call__(self, files: PlanFiles) -> None:
+        uid = files.plan.sop_instance_uid
+        started = time.monotonic()
+        paths = [str(p) for p in files.paths]
+        try:
+            from rtcheck.api import check_paths
+
+            [result] = check_paths(paths, self.protocol, self.arm, plan=uid)
+        except RtcheckError as exc:
+            self._write_error(files, str(exc), started)
+            return
+        except Exception as exc:  # noqa: BLE001 - one bad plan must not stop the listener
+            LOG.exception("check of plan %s raised an internal error", uid)
+            self._write_error(files, f"internal error: {type(exc).__name__}: {exc}", started)
+            return
+        self._write_result(files, result, started)
+
+    def _write_result(self, files: PlanFiles, result, started: float) -> None:
+        from rtcheck.render.json import render_checks
+        from rtcheck.render.junit import render_junit
+
+        uid = files.plan.sop_instance_uid
+        documents = {".xml": render_junit([result])}
+        render_html = _html_renderer() if self.html else None
+        if render_html is not None:
+            try:
+                documents[".html"] = render_html([result], anonymize=False)
+            except Exception:  # noqa: BLE001 - the JSON and JUnit reports still count
+                LOG.exception("HTML report of plan %s failed", uid)
+        documents[".json"] = render_checks([result])
+        with self.write_lock:
+            if self.abandon.is_set():
+                log_event(LOG, logging.INFO, "abandoned", plan=uid, reason="listener stopping")
+                return
+            if ".html" not in documents:
+                _remove(report_path(files.plan.path, uid, ".html"))
+            for suffix, text in documents.items():
+                atomic_write_text(report_path(files.plan.path, uid, suffix), text)
+        log_event(
+            LOG, logging.INFO, "checked", plan=uid, label=result.plan_label, patient=result.patient_id,
+            protocol=result.protocol_id, arm=result.arm, verdict=result.verdict.value,
+            seconds=round(time.monotonic() - started, 3), report=report_path(files.plan.path, uid, ".json"),
+        )
+
+    def _write_error(self, files: PlanFiles, message: str, started: float) -> None:
+        uid = files.plan.sop_instance_uid
+        document = {
+            "schema": ERROR_SCHEMA,
+            "rtcheck_version": __version__,
+            "plan": {"sop_instance_uid": uid},
+            "inputs": [str(p) for p in files.paths],
+            "error": message,
+            "verdict": None,
+        }
+        with self.write_lock:
+            if self.abandon.is_set():
+                log_event(LOG, logging.INFO, "abandoned", plan=uid, reason="listener stopping")
+                return
+            for suffix in (".xml", ".html"):
+                _remove(report_path(files.plan.path, uid, suffix))
+            atomic_write_text(report_path(files.plan.path, uid, ".json"), json.dumps(document, indent=2, ensure_ascii=False))
+        log_event(
+            LOG, logging.ERROR, "check-failed", plan=uid, error=message,
+            seconds=round(time.monotonic() - started, 3), report=report_path(files.plan.path, uid, ".json"),
+        )
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
