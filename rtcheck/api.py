@@ -37,8 +37,7 @@ def check_paths(
     """Check every plan found in ``paths`` (or the one ``plan`` selects) against ``arm`` of ``protocol``."""
     if isinstance(protocol, str):
         protocol = find_protocol(protocol)
-    if arm != "auto":
-        protocol.arm(arm)  # an unknown arm is a usage error before any file is read
+    protocol.ensure_checkable(arm)  # usage errors before any file is read
     unknown = [name for name, _ in options.structure_map if name not in protocol.structures]
     if unknown:
         raise SelectionError(

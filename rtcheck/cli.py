@@ -398,8 +398,7 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
     from rtcheck.protocol.loader import find_protocol
 
     protocol = find_protocol(protocol_id)
-    if arm != "auto":
-        protocol.arm(arm)
+    protocol.ensure_checkable(arm)
     configure(as_json=log_json)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -147,6 +147,14 @@ def test_a_plan_against_no_radiotherapy_is_a_usage_error_never_a_pass(protocol, 
         check_paths([SAMPLES / sample], protocol, arm)
 
 
+@pytest.mark.parametrize("arm", ["ql1706-lenvatinib", "auto"])
+def test_no_radiotherapy_is_refused_before_any_file_is_read(tmp_path, arm):
+    missing = tmp_path / "not-there"
+    result = rtcheck("check", missing, "--protocol", "escc-ql1706-lenvatinib-2l", "--arm", arm)
+    assert result.exit_code == 2
+    assert "no radiotherapy component" in result.stderr and "not-there" not in result.stderr
+
+
 def test_protocols_list_and_show_say_there_is_no_radiotherapy():
     listing = rtcheck("protocols").stdout
     assert "[ql1706-lenvatinib (no radiotherapy)]" in listing

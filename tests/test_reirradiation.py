@@ -228,3 +228,26 @@ def test_a_site_overlay_can_state_a_recovery_credit(tmp_path):
     assert with_credit["status"] == "per_protocol"
     assert base[PROTOCOL]["status"] == "deviation_unacceptable"
     assert with_credit["value"] < base[PROTOCOL]["value"]
+
+
+def test_protocols_show_says_which_constraints_are_cumulative_and_their_credit(tmp_path):
+    overlay = tmp_path / "site-credit.yaml"
+    overlay.write_text(
+        "schema: rtcheck.overlay/1\nid: site-credit\n"
+        f"extends: {PROTOCOL}\nsource: {{site: test}}\n"
+        "constraints:\n  cord-cumulative-eqd2:\n"
+        "    recovery_credit: {steps: [{after_months: 6, credit_pct: 25}], source: site rule}\n"
+        "    source: site policy\n",
+        encoding="utf-8",
+    )
+    text = rtcheck("protocols", "show", PROTOCOL).stdout
+    [line] = [l for l in text.splitlines() if l.strip().startswith("cord-cumulative-eqd2:")]
+    assert "[cumulative with the prior course]" in line
+    [course_line] = [l for l in text.splitlines() if l.strip().startswith("cord-course-bed:")]
+    assert "cumulative" not in course_line
+    document = json.loads(rtcheck("protocols", "show", str(overlay), "--format", "json").stdout)
+    constraints = {c["id"]: c for arm in document["arms"] for c in arm["constraints"]}
+    assert constraints["cord-cumulative-eqd2"]["cumulative"] is True
+    assert constraints["cord-cumulative-eqd2"]["recovery_credit"] == {
+        "steps": [{"after_months": 6, "credit_pct": 25}], "source": "site rule"}
+    assert "recovery credit: 25 % after 6 months (source: site rule)" in rtcheck("protocols", "show", str(overlay)).stdout

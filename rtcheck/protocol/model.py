@@ -176,6 +176,13 @@ class Protocol:
                 f"protocol {self.id} has no arm {arm_id!r}; valid arms: {', '.join(self.arms)}"
             ) from None
 
+    def ensure_checkable(self, arm_id: str) -> None:
+        """Refuse, before any file is read, an unknown arm or one without radiotherapy ('auto': the protocol)."""
+        if arm_id != "auto":
+            self.radiotherapy_arm(arm_id)
+        elif not self.radiotherapy:
+            self.radiotherapy_arm(next(iter(self.arms)))
+
     def radiotherapy_arm(self, arm_id: str) -> Arm:
         """The arm a plan is checked against; NoRadiotherapyError when it gives no radiotherapy."""
         if not self.radiotherapy:

@@ -75,6 +75,12 @@ def protocol_document(protocol: Protocol) -> dict[str, Any]:
                         "relative_to": c.relative_to,
                         "max_outside_dose_grid_pct": c.max_outside_dose_grid_pct,
                         "source": c.source,
+                        "cumulative": c.cumulative,
+                        "recovery_credit": None if c.recovery_credit is None else {
+                            "steps": [{"after_months": st.after_months, "credit_pct": st.credit_pct} for st in c.recovery_credit.steps],
+                            "source": c.recovery_credit.source,
+                        },
+                        "alpha_beta_note": c.alpha_beta_note or None,
                         "origin": _origin(protocol, f"arms.{arm.id}.constraints.{c.id}"),
                     }
                     for c in arm.constraints
@@ -122,7 +128,12 @@ def describe_protocol(protocol: Protocol) -> str:
             variation = f"; variation {c.variation_acceptable}" if c.variation_acceptable else ""
             optional = "" if c.required else " (optional)"
             origin = _mark(protocol, f"arms.{arm.id}.constraints.{c.id}")
-            lines.append(f"  {c.id}: {c.structure} {c.metric.text} {c.per_protocol}{variation}{optional}{origin}")
+            cumulative = " [cumulative with the prior course]" if c.cumulative else ""
+            lines.append(f"  {c.id}: {c.structure} {c.metric.text} {c.per_protocol}{variation}{optional}{cumulative}{origin}")
+            if c.alpha_beta_note:
+                lines.append(f"      alpha/beta: {c.alpha_beta_note}")
+            if c.recovery_credit is not None:
+                lines.append(f"      recovery credit: {c.recovery_credit.describe()} (source: {' '.join(c.recovery_credit.source.split())})")
             lines.append(f"      source: {' '.join(c.source.split())}")
     return "\n".join(lines)
 
