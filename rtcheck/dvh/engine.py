@@ -48,7 +48,11 @@ _MAX_BINS = 200_000
 # Sub-slabs across a gap between planes whose regions differ notably in area.
 _GAP_STEPS_CHANGING = 4
 # Lattice samples evaluated at once: bounds the working memory to some tens of MB.
-_CHUNK_SAMPLES = 100_000
+_CHUNK_SAMPLES = 200_000
+# Narrowest dose spread of a sample, in bins: keeps a sample of a single dose a finite density.
+_MIN_SPREAD_BINS = 1e-3
+# Lattice cells (times contours) rasterised in one pass: bounds the scratch arrays to a few MB.
+_RASTER_CELLS = 500_000
 # A plane whose region is below this fraction of its neighbour's closes the structure.
 _CLOSING_AREA_RATIO = 0.05
 # Adjacent planes farther apart than this many typical spacings are separate parts.
@@ -83,31 +87,45 @@ class Combination:
         return found
 
 
-def _even_odd_mask(polygons: list[np.ndarray], x0: float, hx: float, ncols: int, y0: float, hy: float, nrows: int) -> np.ndarray:
-    """Samples at (x0 + c*hx, y0 + r*hy) inside the polygons by the even-odd rule, as a (nrows, ncols) bool array."""
+def _following_vertex(sizes: np.ndarray) -> np.ndarray:
+    """For polygons of ``sizes`` vertices stored one after another: the index of each
+    vertex's successor, the last vertex of a polygon closing back to its first."""
+    ends = np.cumsum(sizes)
+    following = np.arange(1, int(ends[-1]) + 1) if sizes.size else np.zeros(0, np.int64)
+    closing = sizes > 0
+    following[ends[closing] - 1] = (ends - sizes)[closing]
+    return following
+
+
+def _even_odd_layers(polygons: list[np.ndarray], x0: float, hx: float, ncols: int, y0: float, hy: float, nrows: int) -> np.ndarray:
+    """Samples at (x0 + c*hx, y0 + r*hy) inside each polygon by the even-odd rule, as a
+    (len(polygons), nrows, ncols) bool array: all polygons in one pass, one layer each."""
     width = ncols + 1
-    toggles = np.zeros(nrows * width, dtype=np.int64)
-    for poly in polygons:
-        xa, ya = poly[:, 0], poly[:, 1]
-        following = np.concatenate((poly[1:], poly[:1]))
-        xb, yb = following[:, 0], following[:, 1]
-        # Half-open rows [min y, max y): a vertex shared by two edges is crossed once.
-        first = np.clip(np.ceil((np.minimum(ya, yb) - y0) / hy), 0, nrows).astype(np.int64)
-        stop = np.clip(np.ceil((np.maximum(ya, yb) - y0) / hy), 0, nrows).astype(np.int64)
-        counts = stop - first
-        total = int(counts.sum())
-        if total == 0:
-            continue
-        edge = np.repeat(np.arange(counts.size), counts)
-        starts = np.cumsum(counts) - counts
-        rows = first[edge] + (np.arange(total) - starts[edge])
-        y = y0 + rows * hy
-        t = (y - ya[edge]) / (yb[edge] - ya[edge])
-        x_cross = xa[edge] + t * (xb[edge] - xa[edge])
-        cols = np.clip(np.ceil((x_cross - x0) / hx), 0, ncols).astype(np.int64)
-        toggles += np.bincount(rows * width + cols, minlength=nrows * width)
-    parity = np.cumsum(toggles.reshape(nrows, width), axis=1)[:, :ncols] & 1
-    return parity.astype(bool)
+    sizes = np.array([len(p) for p in polygons])
+    vertices = np.concatenate(polygons)
+    following = _following_vertex(sizes)
+    layer = np.repeat(np.arange(len(polygons)), sizes)
+    xa, ya = vertices[:, 0], vertices[:, 1]
+    xb, yb = xa[following], ya[following]
+    # Half-open rows [min y, max y): a vertex shared by two edges is crossed once.
+    first = np.clip(np.ceil((np.minimum(ya, yb) - y0) / hy), 0, nrows).astype(np.int64)
+    stop = np.clip(np.ceil((np.maximum(ya, yb) - y0) / hy), 0, nrows).astype(np.int64)
+    counts = stop - first
+    total = int(counts.sum())
+    cells = len(polygons) * nrows * width
+    if total == 0:
+        return np.zeros((len(polygons), nrows, ncols), bool)
+    edge = np.repeat(np.arange(counts.size), counts)
+    starts = np.cumsum(counts) - counts
+    rows = first[edge] + (np.arange(total) - starts[edge])
+    y = y0 + rows * hy
+    t = (y - ya[edge]) / (yb[edge] - ya[edge])
+    x_cross = xa[edge] + t * (xb[edge] - xa[edge])
+    cols = np.clip(np.ceil((x_cross - x0) / hx), 0, ncols).astype(np.int64)
+    toggles = np.bincount((layer[edge] * nrows + rows) * width + cols, minlength=cells)
+    crossings = np.cumsum(toggles.reshape(len(polygons), nrows, width), axis=2)[:, :, :ncols]
+    # Parity survives the cast to uint8 (a modulo 256), and 0/1 bytes are valid booleans.
+    return (crossings.astype(np.uint8) & 1).view(bool)
 
 
 def _points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -124,10 +142,14 @@ def _points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 def _nesting_depths(polygons: list[np.ndarray]) -> np.ndarray:
     """How many other contours each contour lies inside (most of its vertices inside a larger one)."""
     areas = [_polygon_area_mm2([p]) for p in polygons]
+    low = [p.min(axis=0) for p in polygons]
+    high = [p.max(axis=0) for p in polygons]
     depth = np.zeros(len(polygons), dtype=int)
     for i, inner in enumerate(polygons):
         for j, outer in enumerate(polygons):
-            if i != j and areas[i] < areas[j] and np.mean(_points_in_polygon(inner, outer)) > 0.5:
+            if i == j or areas[i] >= areas[j] or np.any(high[i] < low[j]) or np.any(low[i] > high[j]):
+                continue  # not inside: smaller, or no vertex within the other's bounding box
+            if np.mean(_points_in_polygon(inner, outer)) > 0.5:
                 depth[i] += 1
     return depth
 
@@ -139,6 +161,22 @@ def _polygon_area_mm2(polygons: list[np.ndarray]) -> float:
         # Shoelace formula, with the closing edge from the last vertex back to the first.
         area += abs(float(np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]) + x[-1] * y[0] - y[-1] * x[0])) / 2
     return area
+
+
+def _plane_areas_mm2(planes: list[list[np.ndarray]]) -> np.ndarray:
+    """Per plane, the sum of its polygons' areas (mm^2), all planes in one pass."""
+    polygons = [polygon for plane in planes for polygon in plane]
+    if not polygons:
+        return np.zeros(len(planes))
+    sizes = np.array([len(p) for p in polygons])
+    vertices = np.concatenate(polygons)
+    following = _following_vertex(sizes)
+    x, y = vertices[:, 0], vertices[:, 1]
+    # Shoelace formula, with each polygon's closing edge from its last vertex back to its first.
+    cross = x * y[following] - y * x[following]
+    areas = np.abs(np.bincount(np.repeat(np.arange(len(polygons)), sizes), weights=cross, minlength=len(polygons))) / 2
+    plane = np.repeat(np.arange(len(planes)), [len(plane) for plane in planes])
+    return np.bincount(plane, weights=areas, minlength=len(planes))
 
 
 def _axis_interpolation(positions: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -166,12 +204,14 @@ def dose_at_points(dose: DoseGrid, points_mm: np.ndarray) -> tuple[np.ndarray, n
     xi, x0, x1, xw = _axis_interpolation(points_mm[:, 0], dose.x_mm)
     yi, y0, y1, yw = _axis_interpolation(points_mm[:, 1], dose.y_mm)
     zi, z0, z1, zw = _axis_interpolation(points_mm[:, 2], dose.z_mm)
-    d = dose.dose_gy
+    _, ny, nx = dose.dose_gy.shape
+    flat = dose.dose_gy.reshape(-1)
     value = np.zeros(points_mm.shape[0])
     for zk, zf in ((z0, 1 - zw), (z1, zw)):
         for yk, yf in ((y0, 1 - yw), (y1, yw)):
+            row = (zk * ny + yk) * nx
             for xk, xf in ((x0, 1 - xw), (x1, xw)):
-                value += d[zk, yk, xk] * zf * yf * xf
+                value += np.take(flat, row + xk) * zf * yf * xf
     return value, xi & yi & zi
 
 
@@ -210,21 +250,36 @@ class _Lattice:
     def shape(self) -> tuple[int, int]:
         return self.ys.size, self.xs.size
 
-    def rasterise(self, polygons: list[np.ndarray]) -> np.ndarray:
-        """The region of one plane's contours: separate ones united, nested ones holes and islands."""
-        def fill(polygon: np.ndarray) -> np.ndarray:
-            return _even_odd_mask([polygon], self.xs[0], self.hx, self.xs.size, self.ys[0], self.hy, self.ys.size)
-
-        if len(polygons) == 1:
-            return fill(polygons[0])
-        depth = _nesting_depths(polygons)
-        mask = np.zeros(self.shape, bool)
-        for k in np.argsort(depth, kind="stable"):
-            if depth[k] % 2:
-                mask &= ~fill(polygons[k])
-            else:
-                mask |= fill(polygons[k])
-        return mask
+    def rasterise(self, planes: list[list[np.ndarray]]) -> np.ndarray:
+        """Each plane's region, as a (planes, rows, columns) bool array: a plane's separate
+        contours united, nested ones holes and islands.  Contours are filled in batches
+        of about ``_RASTER_CELLS`` lattice cells (one numpy pass each)."""
+        nrows, ncols = self.shape
+        masks = np.zeros((len(planes), nrows, ncols), bool)
+        per_batch = max(1, _RASTER_CELLS // (nrows * (ncols + 1)))
+        start = 0
+        while start < len(planes):
+            stop, polygons = start, 0
+            while stop < len(planes) and (stop == start or polygons + len(planes[stop]) <= per_batch):
+                polygons += len(planes[stop])
+                stop += 1
+            batch = [polygon for plane in planes[start:stop] for polygon in plane]
+            filled = _even_odd_layers(batch, self.xs[0], self.hx, ncols, self.ys[0], self.hy, nrows)
+            layer = 0
+            for i in range(start, stop):
+                count = len(planes[i])
+                if count == 1:
+                    masks[i] = filled[layer]
+                else:
+                    depth = _nesting_depths(planes[i])
+                    for k in np.argsort(depth, kind="stable"):
+                        if depth[k] % 2:
+                            masks[i] &= ~filled[layer + k]
+                        else:
+                            masks[i] |= filled[layer + k]
+                layer += count
+            start = stop
+        return masks
 
 
 class _ContourStack:
@@ -238,8 +293,8 @@ class _ContourStack:
         self.polygons = [by_plane[float(z)] for z in self.z]
         self.lattice = lattice
         self.typical = typical_spacing_mm
-        self.areas = np.array([_polygon_area_mm2(p) for p in self.polygons])
-        self._masks: dict[int, np.ndarray] = {}
+        self.areas = _plane_areas_mm2(self.polygons)
+        self._masks: np.ndarray | None = None  # every plane's region, made on first use
         self._features: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._exponents: dict[tuple[int, int], float] = {}
         self._gaps: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -265,34 +320,34 @@ class _ContourStack:
         return self.typical / 2
 
     def mask(self, i: int) -> np.ndarray:
-        if i not in self._masks:
-            self._masks[i] = self.lattice.rasterise(self.polygons[i])
+        if self._masks is None:
+            self._masks = self.lattice.rasterise(self.polygons)
         return self._masks[i]
 
     def _closing(self, small: int, large: int) -> bool:
         return self.areas[small] < _CLOSING_AREA_RATIO * self.areas[large]
 
-    def occupancy(self, z: float, key: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    def occupancy(self, z: float, key: tuple) -> tuple[np.ndarray, float]:
         """The samples of a sub-slab (see ``sub_slabs``) and the share (0-1) of each that is
-        occupied (None: all of it).  Across a gap, a sample inside the lower plane only is
-        occupied (1 - t), inside the upper only t, t being the fraction of the gap: each keeps
-        half the gap as in the nearest-plane rule, while the area changes linearly."""
+        occupied.  Across a gap, a sample inside the lower plane only is occupied (1 - t),
+        inside the upper only t, t being the fraction of the gap: each keeps half the gap
+        as in the nearest-plane rule, while the area changes linearly."""
         kind = key[0]
         if kind == "plane":
-            return self.mask(key[1]), None
+            return self.mask(key[1]), 1.0
         if kind == "both":
-            return self._gap_parts(key[1])[0], None
-        if kind == "edge":
-            _, edge, lower_only = self._gap_parts(key[1])
-            t = key[2]
-            return edge, np.where(lower_only, np.float32(1.0 - t), np.float32(t))
-        return self.mask_at(z), None
+            return self._gap_parts(key[1])[0], 1.0
+        if kind == "lower":
+            return self._gap_parts(key[1])[1], 1.0 - key[2]
+        if kind == "upper":
+            return self._gap_parts(key[1])[2], key[2]
+        return self.mask_at(z), 1.0
 
     def _gap_parts(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Between planes i and i + 1: the samples inside both, inside one only, inside the lower only."""
+        """Between planes i and i + 1: the samples inside both, inside the lower only, inside the upper only."""
         if i not in self._gaps:
             lower, upper = self.mask(i), self.mask(i + 1)
-            self._gaps[i] = (lower & upper, lower ^ upper, lower & ~upper)
+            self._gaps[i] = (lower & upper, lower & ~upper, upper & ~lower)
         return self._gaps[i]
 
     def mask_at(self, z: float) -> np.ndarray:
@@ -386,7 +441,8 @@ class _ContourStack:
 
         Caps are constant (``("plane", i)``).  In a gap between planes, the part inside both
         planes is one slab across the gap (``("both", i)``; only the dose varies along z), and
-        the parts inside one plane only are sampled in a few steps (``("edge", i, t)``).  Next
+        the parts inside one plane only are sampled in a few steps, each step as two sub-slabs
+        (``("lower", i, t)`` and ``("upper", i, t)``, the part inside that plane only).  Next
         to a closing contour the gap is tiled finely (``("z",)``: the region at that height)."""
         slabs: list[tuple[float, float, tuple]] = []
 
@@ -417,7 +473,8 @@ class _ContourStack:
                 else:
                     tile(z, upper, dose_step, ("both", i))
                     steps = _GAP_STEPS_CHANGING if self._changing(i) else 2
-                    tile(z, upper, min(dose_step, gap / steps), lambda c, i=i, z=z, gap=gap: ("edge", i, (c - z) / gap))
+                    tile(z, upper, min(dose_step, gap / steps), lambda c, i=i, z=z, gap=gap: ("lower", i, (c - z) / gap))
+                    tile(z, upper, min(dose_step, gap / steps), lambda c, i=i, z=z, gap=gap: ("upper", i, (c - z) / gap))
             else:
                 tile(z, z + self.cap_above(i), dose_step, ("plane", i))
         return slabs
@@ -433,18 +490,15 @@ class _ContourStack:
 
     def vertex_points(self) -> np.ndarray:
         """Contour vertices at their planes and, for end planes, at the end of their caps (N, 3)."""
-        points = []
+        if not self.z.size:
+            return np.zeros((0, 3))
+        xy = [np.concatenate(polygons) for polygons in self.polygons]
+        points = [np.column_stack([np.concatenate(xy), np.repeat(self.z, [len(v) for v in xy])])]
         for i, z in enumerate(self.z):
-            xy = np.concatenate(self.polygons[i])
-            heights = {float(z)}
-            below, above = self.cap_below(i), self.cap_above(i)
-            if below:
-                heights.add(float(z - below))
-            if above:
-                heights.add(float(z + above))
-            for h in heights:
-                points.append(np.column_stack([xy, np.full(len(xy), h)]))
-        return np.concatenate(points) if points else np.zeros((0, 3))
+            for height in (z - self.cap_below(i), z + self.cap_above(i)):
+                if height != z:
+                    points.append(np.column_stack([xy[i], np.full(len(xy[i]), height)]))
+        return np.concatenate(points)
 
 
 class _Region:
@@ -469,10 +523,10 @@ class _Region:
             return extents[0]
         return min(e[0] for e in extents), max(e[1] for e in extents)
 
-    def occupancy(self, z: float, key: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    def occupancy(self, z: float, key: tuple) -> tuple[np.ndarray, float]:
         if self.stack is not None:
             return self.stack.occupancy(z, key)
-        return self.mask_at(z), None  # derived shapes combine their operands' regions
+        return self.mask_at(z), 1.0  # derived shapes combine their operands' regions
 
     def mask_at(self, z: float) -> np.ndarray:
         if self.stack is not None:
@@ -502,38 +556,123 @@ def _ratio(step_mm, span_mm) -> np.ndarray:
     return np.divide(step_mm, span, out=np.zeros(np.broadcast(step_mm, span).shape), where=span > 0)
 
 
-def _accumulate(steps: np.ndarray, corrections: np.ndarray, low: np.ndarray, high: np.ndarray, volume: np.ndarray, bin_width: float) -> None:
-    """Add each sample's ``volume`` (cc), spread uniformly over [low, high] Gy, to a histogram kept
-    as step changes (whole bins, summed later) plus corrections (the partial bins at both ends)."""
-    size = steps.size
-    low = low.astype(np.float64)
-    high = high.astype(np.float64)
-    volume = volume.astype(np.float64)
-    lo_bin = np.minimum((low / bin_width).astype(np.int64), size - 2)
-    hi_bin = np.minimum((high / bin_width).astype(np.int64), size - 2)
-    same = hi_bin == lo_bin
-    width = high - low
-    density = np.divide(volume, width, out=np.zeros_like(volume), where=~same)  # cc per Gy
-    per_bin = density * bin_width
-    in_low_bin = np.where(same, volume, density * ((lo_bin + 1) * bin_width - low))
-    in_high_bin = np.where(same, 0.0, density * (high - hi_bin * bin_width))
-    # Only the span of bins these samples reach is touched.
-    base = int(lo_bin.min())
-    span = int(hi_bin.max()) - base + 2
-    lo_bin -= base
-    hi_bin -= base
-    # Bins lo+1 .. hi-1 get a full share; bin lo the part above low, bin hi the part below high.
-    window = slice(base, base + span)
-    steps[window] += np.bincount(lo_bin + 1, weights=per_bin, minlength=span)[:span]
-    steps[window] -= np.bincount(hi_bin, weights=per_bin, minlength=span)[:span]
-    corrections[window] += np.bincount(lo_bin, weights=in_low_bin, minlength=span)[:span]
-    corrections[window] += np.bincount(hi_bin, weights=in_high_bin, minlength=span)[:span]
+class _SpreadHistogram:
+    """A differential DVH (cc per bin of ``bin_width`` Gy) filled with samples whose volume is
+    spread uniformly over a dose interval.
+
+    It is kept as second differences: a uniform spread is a ramp up at its low end and one
+    down at its high end in the cumulative volume, and a ramp starting at a fraction f of bin
+    j adds (1 - f) at j and f at j + 1 to the differences (the exact share of each bin, not a
+    nearest-bin rounding); their running sum is the volume per bin.
+    """
+
+    def __init__(self, nbins: int, bin_width: float) -> None:
+        self.bin_width = bin_width
+        self._second = np.zeros(nbins + 2)
+
+    def add(self, low: np.ndarray, high: np.ndarray, volume: np.ndarray) -> None:
+        """Spread each sample's ``volume`` (cc) uniformly over [``low``, ``high``] Gy."""
+        start = np.divide(low, self.bin_width, dtype=np.float64)
+        width = np.divide(high, self.bin_width, dtype=np.float64)
+        width -= start
+        # A sample of a single dose (no gradient) keeps a sliver of a bin (1e-6 of a Gy at 1 mGy bins).
+        np.maximum(width, _MIN_SPREAD_BINS, out=width)
+        stop = start + width
+        density = np.divide(volume, width, out=width)  # cc per bin
+        # Whole bin and fraction of each end; the fraction's share spills into the next bin.
+        start_bin = start.astype(np.intp)
+        stop_bin = stop.astype(np.intp)
+        start_next = np.subtract(start, start_bin, out=start)
+        stop_next = np.subtract(stop, stop_bin, out=stop)
+        start_next *= density
+        stop_next *= density
+        second, following = self._second, self._second[1:]
+        # ufunc.at adds in place (repeated bins accumulate) without a histogram-sized temporary.
+        np.add.at(second, start_bin, density - start_next)
+        np.add.at(following, start_bin, start_next)
+        np.subtract.at(second, stop_bin, density - stop_next)
+        np.subtract.at(following, stop_bin, stop_next)
+
+    def differential(self, nbins: int) -> np.ndarray:
+        """Volume (cc) per bin, the first ``nbins`` bins."""
+        return np.cumsum(self._second)[:nbins]
 
 
-def _all_contour_points(shape) -> np.ndarray:
-    rois = shape.rois() if isinstance(shape, Combination) else [shape]
-    points = [np.column_stack([c.xy_mm, np.full(len(c.xy_mm), c.z_mm)]) for roi in rois for c in roi.contours]
-    return np.concatenate(points)
+class _PlaneSampler:
+    """The dose on the lattice at the dose planes, as float32 (planes, cells) rows, cells row-major:
+    the bilinear value (Gy), and half its change across one lattice cell along x and along y
+    (the in-plane gradient times half the cell's size).  Made for a range of planes at a time,
+    reusing the planes the previous range shares with it."""
+
+    def __init__(self, dose: DoseGrid, lattice: _Lattice) -> None:
+        x_in, x_lo, x_hi, x_w = _axis_interpolation(lattice.xs, dose.x_mm)
+        y_in, y_lo, y_hi, y_w = _axis_interpolation(lattice.ys, dose.y_mm)
+        self.in_plane = (y_in[:, None] & x_in[None, :]).reshape(-1)
+        self.all_in_plane = bool(self.in_plane.all())
+        self.cells = self.in_plane.size
+        # Only the voxel rows and columns the lattice reaches are read.
+        c0, r0 = int(x_lo.min()), int(y_lo.min())
+        self._window = (slice(r0, int(y_hi.max()) + 1), slice(c0, int(x_hi.max()) + 1))
+        self._cols = (x_lo - c0, x_hi - c0)
+        self._rows = (y_lo - r0, y_hi - r0)
+        self._tx = x_w.astype(np.float32)
+        self._ty = y_w.astype(np.float32)[:, None]
+        # Half the cell size in units of the voxel-centre spacing the interpolation spans (0 at a
+        # clamped edge).  Halving is exact in floating point.
+        self._x_half = (_ratio(lattice.hx, dose.x_mm[x_hi] - dose.x_mm[x_lo]) / 2).astype(np.float32)
+        self._y_half = (_ratio(lattice.hy, dose.y_mm[y_hi] - dose.y_mm[y_lo]) / 2).astype(np.float32)[:, None]
+        # Single precision is ample (1e-5 Gy at 60 Gy against 0.001 Gy bins) and halves memory traffic.
+        self._dose = dose.single_precision()
+        self._first = 0
+        self._made = np.zeros((3, 0, self.cells), np.float32)
+
+    def between(self, first: int, last: int) -> np.ndarray:
+        """(3, last - first + 1, cells): value, half x change and half y change at planes first..last."""
+        count = last - first + 1
+        made_last = self._first + self._made.shape[1] - 1
+        if first == self._first and count == self._made.shape[1]:
+            return self._made
+        out = np.empty((3, count, self.cells), np.float32)
+        if self._first <= first <= made_last:
+            kept = min(made_last, last) - first + 1
+            out[:, :kept] = self._made[:, first - self._first : first - self._first + kept]
+        else:
+            kept = 0
+        if kept < count:
+            out[:, kept:] = self._make(first + kept, last)
+        self._first, self._made = first, out
+        return out
+
+    def _make(self, first: int, last: int) -> np.ndarray:
+        rows, cols = self._window
+        dose = self._dose[first : last + 1, rows, cols]
+        x_lo, x_hi = self._cols
+        y_lo, y_hi = self._rows
+        # np.take: several times faster than fancy indexing on these strided views.
+        left, right = np.take(dose, x_lo, axis=2), np.take(dose, x_hi, axis=2)
+        x_diff = np.subtract(right, left, out=right)
+        along_x = np.multiply(x_diff, self._tx, out=np.empty_like(left))
+        along_x += left  # interpolated along x on each voxel row
+        below, above = np.take(along_x, y_lo, axis=1), np.take(along_x, y_hi, axis=1)
+        y_diff = np.subtract(above, below, out=above)
+        out = np.empty((3, last - first + 1) + y_diff.shape[1:], np.float32)
+        np.multiply(y_diff, self._ty, out=out[0])
+        out[0] += below
+        x_below, x_above = np.take(x_diff, y_lo, axis=1), np.take(x_diff, y_hi, axis=1)
+        x_below *= 1 - self._ty
+        x_above *= self._ty
+        x_below += x_above
+        np.multiply(x_below, self._x_half, out=out[1])
+        np.multiply(y_diff, self._y_half, out=out[2])
+        return out.reshape(3, last - first + 1, self.cells)
+
+
+def _contour_bounds(rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest (x, y, z) of the contour points (mm)."""
+    contours = [c for roi in rois for c in roi.contours]
+    xy = np.concatenate([c.xy_mm for c in contours])
+    z = [c.z_mm for c in contours]
+    return np.append(xy.min(axis=0), min(z)), np.append(xy.max(axis=0), max(z))
 
 
 def compute_dvh(
@@ -553,14 +692,14 @@ def compute_dvh(
     for roi in rois:
         if not roi.is_volume:
             raise ValueError(f"ROI {roi.name!r} has no volume: {roi.unusable_reason}")
-    points = _all_contour_points(shape)
+    low, high = _contour_bounds(rois)
     if plane_spacing_mm is None:
         gaps = np.concatenate([np.diff(roi.plane_positions_mm()) for roi in rois])
         gaps = gaps[gaps > 1e-3]
         plane_spacing_mm = float(np.median(gaps)) if gaps.size else (float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else 3.0)
 
-    xmin, ymin, zmin = points.min(axis=0)
-    xmax, ymax, zmax = points.max(axis=0)
+    xmin, ymin, zmin = low
+    xmax, ymax, zmax = high
     box_mm3 = max((xmax - xmin) * (ymax - ymin) * (zmax - zmin + plane_spacing_mm), 1e-9)
     # A body (a box of over 15 litres) gets fewer, coarser samples: its DVH rests on its
     # bulk.  Lungs keep the fine budget: coarser sampling moved a lung V20Gy by 0.4 %.
@@ -569,15 +708,8 @@ def compute_dvh(
     lattice = _Lattice.covering(dose, xmin, xmax, ymin, ymax, spacing)
     region = _Region(shape, lattice, plane_spacing_mm, spacing)
 
-    x_in, x_lo, x_hi, x_w = _axis_interpolation(lattice.xs, dose.x_mm)
-    y_in, y_lo, y_hi, y_w = _axis_interpolation(lattice.ys, dose.y_mm)
-    in_plane_grid = y_in[:, None] & x_in[None, :]
-    # Per lattice column/row: the voxel-centre spacing the interpolation spans (0 at a clamped edge).
-    x_span = dose.x_mm[x_hi] - dose.x_mm[x_lo]
-    y_span = dose.y_mm[y_hi] - dose.y_mm[y_lo]
-    x_w32, y_w32 = x_w.astype(np.float32), y_w.astype(np.float32)
-    x_cell = _ratio(lattice.hx, x_span).astype(np.float32)
-    y_cell = _ratio(lattice.hy, y_span).astype(np.float32)
+    planes = _PlaneSampler(dose, lattice)
+    cells = planes.cells
 
     dz = float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else plane_spacing_mm
     if dose.z_mm.size > 1:
@@ -585,88 +717,71 @@ def compute_dvh(
     else:
         grid_ends = (float(dose.z_mm[0]) - 0.5, float(dose.z_mm[0]) + 0.5)
     slabs = region.sub_slabs(dose_step=max(spacing, dz), breaks=grid_ends)
+    # In z order, so that a chunk of slabs needs only a few consecutive dose planes.
+    slabs = [slabs[j] for j in np.argsort([z for z, _, _ in slabs], kind="stable")]
     slab_z = np.array([z for z, _, _ in slabs])
     thickness = np.array([t for _, t, _ in slabs])
     slab_cc = thickness * lattice.hx * lattice.hy / 1000.0
     z_in, z_lo, z_hi, z_w = _axis_interpolation(slab_z, dose.z_mm)
     z_span = dose.z_mm[z_hi] - dose.z_mm[z_lo]
     z_w32 = z_w.astype(np.float32)
-    z_cell = _ratio(thickness, z_span).astype(np.float32)
-    slab_cc32 = slab_cc.astype(np.float32)
+    z_half_cell = (_ratio(thickness, z_span) / 2).astype(np.float32)
 
     grid_max = dose.max_gy
     bin_width = max(options.bin_width_gy, grid_max / _MAX_BINS)
     nbins = int(math.ceil(grid_max / bin_width)) + 2
-    steps = np.zeros(nbins + 1)
-    corrections = np.zeros(nbins + 1)
+    histogram = _SpreadHistogram(nbins, bin_width)
     inside_cc = outside_cc = dose_sum = 0.0
     dmin, dmax = math.inf, -math.inf
-    # Single precision is ample (1e-5 Gy at 60 Gy against 0.001 Gy bins) and halves memory traffic.
-    flat = dose.single_precision().reshape(-1)
-    ny, nx = dose.dose_gy.shape[1:]
-    # Per lattice cell (row-major): offsets of its four in-plane voxel centres in a dose frame,
-    # interpolation weights and cell sizes in units of the voxel spacing.
-    cells = lattice.xs.size * lattice.ys.size
-    row_lo, row_hi = (y_lo * nx)[:, None], (y_hi * nx)[:, None]
-    offset_00 = (row_lo + x_lo[None, :]).ravel()
-    offset_01 = (row_lo + x_hi[None, :]).ravel()
-    offset_10 = (row_hi + x_lo[None, :]).ravel()
-    offset_11 = (row_hi + x_hi[None, :]).ravel()
-    ty_cells = np.repeat(y_w32, lattice.xs.size)
-    tx_cells = np.tile(x_w32, lattice.ys.size)
-    y_cells = np.repeat(y_cell, lattice.xs.size)
-    x_cells = np.tile(x_cell, lattice.ys.size)
-    z_base_lo, z_base_hi = z_lo * (ny * nx), z_hi * (ny * nx)
     per_chunk = max(1, _CHUNK_SAMPLES // cells)
-    # Slabs are masked a chunk at a time; the dose is then gathered only at covered samples.
+    # Slabs are masked a chunk at a time; the dose is then read only at covered samples.
     for first in range(0, len(slabs), per_chunk):
         chunk = np.arange(first, min(first + per_chunk, len(slabs)))
         occupancy = [region.occupancy(slabs[j][0], slabs[j][2]) for j in chunk]
-        masks = np.stack([mask for mask, _ in occupancy])
-        shares = None
-        if any(share is not None for _, share in occupancy):
-            shares = np.stack([np.ones(mask.shape, np.float32) if share is None else share for mask, share in occupancy])
-            counts = (shares * masks).sum(axis=(1, 2), dtype=np.float64)
-        else:
-            counts = masks.sum(axis=(1, 2))
-        covered = masks & in_plane_grid[None] & z_in[chunk, None, None]
-        flat_index = np.flatnonzero(covered)
-        slab_index, cell = np.divmod(flat_index, cells)
-        share = shares.reshape(-1)[flat_index] if shares is not None else None
-        covered_counts = np.bincount(slab_index, weights=share, minlength=chunk.size)
-        outside_cc += float(np.dot(counts - covered_counts, slab_cc[chunk]))
+        masks = np.stack([mask for mask, _ in occupancy]).reshape(chunk.size, cells)
+        sample_cc = slab_cc[chunk] * np.array([share for _, share in occupancy])
+        counts = np.count_nonzero(masks, axis=1)
+        covered = counts
+        in_grid = z_in[chunk]
+        if not (planes.all_in_plane and in_grid.all()):
+            masks &= planes.in_plane[None, :] & in_grid[:, None]
+            covered = np.count_nonzero(masks, axis=1)
+            outside_cc += float(np.dot(counts - covered, sample_cc))
+        flat_index = np.flatnonzero(masks)
         if flat_index.size == 0:
             continue
-        k = chunk[slab_index]
-        tz, ty, tx = z_w32[k], ty_cells[cell], tx_cells[cell]
-        base0, base1 = z_base_lo[k], z_base_hi[k]
-        o00, o01, o10, o11 = offset_00[cell], offset_01[cell], offset_10[cell], offset_11[cell]
-        # The eight voxel centres around each sample; trilinear value and its gradient (Gy/mm).
-        v000, v001 = flat[base0 + o00], flat[base0 + o01]
-        v010, v011 = flat[base0 + o10], flat[base0 + o11]
-        v100, v101 = flat[base1 + o00], flat[base1 + o01]
-        v110, v111 = flat[base1 + o10], flat[base1 + o11]
-        lower_y0 = v000 + (v001 - v000) * tx
-        lower_y1 = v010 + (v011 - v010) * tx
-        upper_y0 = v100 + (v101 - v100) * tx
-        upper_y1 = v110 + (v111 - v110) * tx
-        lower = lower_y0 + (lower_y1 - lower_y0) * ty
-        upper = upper_y0 + (upper_y1 - upper_y0) * ty
-        sampled = lower + (upper - lower) * tz
+        # The value and in-plane changes at both dose planes around each sample.
+        k0, k1 = int(z_lo[chunk].min()), int(z_hi[chunk].max())
+        values, x_half_change, y_half_change = (a.reshape(-1) for a in planes.between(k0, k1))
+        # A sample's index in the chunk (slab j, cell c) is j * cells + c; at its lower dose plane
+        # in the planes' rows it is (z_lo[j] - k0) * cells + c.  Covered samples come slab by
+        # slab, so per-slab values reach them by repetition.
+        lower_index = flat_index + np.repeat((z_lo[chunk] - k0 - np.arange(chunk.size)) * cells, covered)
+        plane_step = (z_hi[chunk] - z_lo[chunk]) * cells
+        upper_index = lower_index + (cells if (plane_step == cells).all() else np.repeat(plane_step, covered))
+        tz = np.repeat(z_w32[chunk], covered)
+        lower, upper = np.take(values, lower_index), np.take(values, upper_index)
+        across = np.subtract(upper, lower, out=upper)
+        sampled = across * tz
+        sampled += lower
         # Each sample stands for a cell: its volume is spread over the dose range the local
         # gradient gives the cell, so the DVH has no staircase from sampling.
-        dx_gy = ((v001 - v000) * (1 - ty) + (v011 - v010) * ty) * (1 - tz) + ((v101 - v100) * (1 - ty) + (v111 - v110) * ty) * tz
-        dy_gy = (lower_y1 - lower_y0) * (1 - tz) + (upper_y1 - upper_y0) * tz
-        spread = np.abs(dx_gy) * x_cells[cell] + np.abs(dy_gy) * y_cells[cell]
-        spread += np.abs(upper - lower) * z_cell[k]
-        volume = slab_cc32[k] if share is None else slab_cc32[k] * share
+        half_spread = np.abs(across, out=lower)
+        half_spread *= np.repeat(z_half_cell[chunk], covered)
+        for half_change in (x_half_change, y_half_change):
+            below, above = np.take(half_change, lower_index), np.take(half_change, upper_index)
+            above -= below
+            above *= tz
+            above += below
+            half_spread += np.abs(above, out=above)
+        volume = np.repeat(sample_cc, covered)
         # Spreads are clipped to the grid's range (trilinear doses never leave it); the
         # histogram's tails beyond the structure's own min and max are folded in below.
-        low = np.maximum(sampled - spread / 2, 0.0)
-        high = np.minimum(sampled + spread / 2, grid_max)
-        _accumulate(steps, corrections, low, high, volume, bin_width)
-        inside_cc += float(np.sum(volume, dtype=np.float64))
-        dose_sum += float(np.dot(sampled.astype(np.float64), volume))
+        low = np.maximum(sampled - half_spread, 0.0)
+        high = np.minimum(sampled + half_spread, grid_max)
+        histogram.add(low, high, volume)
+        inside_cc += float(volume.sum())
+        dose_sum += float(np.sum(sampled * volume))
         dmin = min(dmin, float(sampled.min()))
         dmax = max(dmax, float(sampled.max()))
 
@@ -680,7 +795,7 @@ def compute_dvh(
             if vertex_inside.any():
                 dmin = min(dmin, float(vertex_dose[vertex_inside].min()))
                 dmax = max(dmax, float(vertex_dose[vertex_inside].max()))
-        differential = (np.cumsum(steps) + corrections)[:nbins]
+        differential = histogram.differential(nbins)
         first, last = int(dmin / bin_width), min(int(dmax / bin_width), nbins - 1)
         differential[first] += differential[:first].sum()
         differential[last] += differential[last + 1 :].sum()
