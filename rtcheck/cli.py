@@ -288,6 +288,69 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare
             click.echo(f"No planning-system DVH: {', '.join(without)}")
 
 
+@main.command()
+@click.argument("roots", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--protocol", "protocol_id", required=True, help="Protocol id (see `rtcheck protocols`) or a protocol YAML file.")
+@click.option("--arm", required=True, help="Arm of the protocol, or 'auto': for each plan, the arm whose prescriptions match.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Folder for the reports and summary.csv/summary.json; must lie apart from the inputs.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes [default: the number of CPUs].")
+@click.option("--html", is_flag=True, help="Also write an HTML report per plan.")
+@click.option("--anonymize", is_flag=True, help="Leave the patient's name, ID and dates out of the HTML reports.")
+@click.option("--dask-scheduler", metavar="ADDRESS", help="Run the checks on this Dask distributed scheduler (extra 'dask').")
+@click.option("--fail-on", type=click.Choice(["deviation", "variation"]), default="deviation", show_default=True,
+              help="'variation' makes variation_acceptable exit 1 too.")
+@click.option("--map", "structure_map", multiple=True, metavar="STRUCTURE=ROI",
+              help="Use this ROI (exact name) for a protocol structure; repeatable.")
+def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_scheduler, fail_on, structure_map):
+    """Check every plan found under ROOTS, grouping files into plan sets by UID references.
+
+    Exit 2 if any set could not be checked (its row in the summary says why), else 1 or 0 as `check`.
+    """
+    from rtcheck.batch import run_batch
+    from rtcheck.evaluation import CheckOptions
+
+    if anonymize and not html:
+        raise click.UsageError("--anonymize applies to the --html reports; give --html")
+    if jobs is not None and dask_scheduler:
+        raise click.UsageError("--jobs and --dask-scheduler exclude each other (the cluster sets the parallelism)")
+    bar = None
+
+    def start(found) -> None:
+        nonlocal bar
+        for note in found.skipped + found.unassigned:
+            _warn(note)
+        if sys.stderr.isatty() and found.sets:
+            bar = click.progressbar(length=len(found.sets), label="checking", file=sys.stderr, show_pos=True)
+            bar.__enter__()
+
+    try:
+        outcome = run_batch(
+            list(roots), protocol_id, arm, out_dir, jobs=jobs, html=html, anonymize=anonymize,
+            options=CheckOptions(structure_map=_parse_map(structure_map)), dask_scheduler=dask_scheduler,
+            on_start=start, on_row=lambda row: bar.update(1) if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    for row in outcome.rows:
+        if row.error:
+            _warn(f"{row.plan_file or row.plan_uid}: {row.error}")
+    tally = ", ".join(f"{n} {verdict}" for verdict, n in outcome.counts.items() if n)
+    click.echo(f"{len(outcome.rows)} plan set(s): {tally or 'none found'}")
+    click.echo(f"summary: {outcome.summary_csv}, {outcome.summary_json}")
+    if not outcome.rows:
+        _fail(f"{', '.join(roots)}: no RT Plan or RT Dose found")
+    if outcome.internal_errors:
+        sys.exit(EXIT_INTERNAL)
+    if any(row.error for row in outcome.rows):
+        sys.exit(EXIT_INPUT)
+    failing = {Status.DEVIATION_UNACCEPTABLE.value, Status.NOT_EVALUATED.value}
+    if fail_on == "variation":
+        failing.add(Status.VARIATION_ACCEPTABLE.value)
+    sys.exit(EXIT_FAIL if any(row.verdict in failing for row in outcome.rows) else EXIT_OK)
+
+
 @main.group(invoke_without_command=True, cls=click.Group)
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context

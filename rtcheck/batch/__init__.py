@@ -1,0 +1,160 @@
+"""``rtcheck batch``: check every plan found under some folders, in parallel, with a summary.
+
+Flow: :mod:`.discovery` groups the files into plan sets by UID references;
+:mod:`.runner` (this machine) or :mod:`.cluster` (Dask) runs one task per set
+(:mod:`.tasks`); this module writes each set's reports through
+:mod:`.reports` as results arrive, then the summary (:mod:`.summary`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rtcheck import __version__
+from rtcheck.batch.discovery import Discovery, PlanSetFiles, discover
+from rtcheck.batch.reports import OutputFolder
+from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
+from rtcheck.batch.tasks import BatchSettings, TaskResult
+from rtcheck.errors import BatchError, RtcheckError
+from rtcheck.evaluation import CheckOptions
+from rtcheck.protocol.model import Protocol
+
+__all__ = ["BatchOutcome", "SummaryRow", "run_batch"]
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch did: the summary rows (sorted), where the summary went, and what was passed over."""
+
+    rows: list[SummaryRow]
+    summary_csv: Path
+    summary_json: Path
+    skipped: list[str] = field(default_factory=list)
+    unassigned: list[str] = field(default_factory=list)
+    internal_errors: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return counts(self.rows)
+
+
+def _row(plan_set: PlanSetFiles, result: TaskResult) -> SummaryRow:
+    return SummaryRow(
+        patient_id=plan_set.patient_id,
+        plan_label=plan_set.plan_label,
+        plan_uid=plan_set.plan_uid,
+        arm=result.arm,
+        verdict=ERROR if result.error and not result.verdict else result.verdict,
+        deviations=result.deviations,
+        variations=result.variations,
+        not_evaluated=result.not_evaluated,
+        report_json="",
+        report_html="",
+        plan_file=plan_set.plan_file,
+        error=result.error,
+        notes=list(result.notes),
+    )
+
+
+def run_batch(
+    roots: list[str | Path],
+    protocol: str | Protocol,
+    arm: str,
+    out_dir: str | Path,
+    *,
+    jobs: int | None = None,
+    html: bool = False,
+    anonymize: bool = False,
+    options: CheckOptions = CheckOptions(),
+    dask_scheduler: str | None = None,
+    on_start: Callable[[Discovery], None] | None = None,
+    on_row: Callable[[SummaryRow], None] | None = None,
+) -> BatchOutcome:
+    """Check every plan set under ``roots`` against ``arm`` (or ``auto``) of ``protocol``; write reports and summary.
+
+    Per set ``<out_dir>/<patient>/<plan UID>.json`` (and ``.html`` with ``html``);
+    then ``summary.csv`` and ``summary.json``.  A set that cannot be checked is a
+    row with its ``error``; the batch goes on.  Problems with the batch itself
+    (unknown protocol or arm, output folder among the inputs, Dask unreachable)
+    raise before anything is checked.  ``on_start`` receives the discovery,
+    ``on_row`` each row as its set completes (in completion order).
+    """
+    from rtcheck.batch.runner import default_jobs, run_local
+    from rtcheck.protocol.loader import find_protocol
+
+    if isinstance(protocol, str):
+        protocol = find_protocol(protocol)
+    protocol.ensure_checkable(arm)  # an unknown arm, or one without radiotherapy, before any file is read
+    unknown = [name for name, _ in options.structure_map if name not in protocol.structures]
+    if unknown:
+        raise BatchError(f"--map names structure(s) {', '.join(map(repr, unknown))} that protocol {protocol.id} does not define")
+    if html and importlib.util.find_spec("rtcheck.render.html") is None:
+        raise BatchError("--html: this rtcheck has no HTML renderer (rtcheck.render.html)")
+    found = discover(roots)
+    output = OutputFolder(out_dir, roots)
+    client = None
+    if dask_scheduler:
+        from rtcheck.batch.cluster import connect
+
+        client = connect(dask_scheduler)  # an unreachable scheduler is an error before any check
+    if on_start is not None:
+        on_start(found)
+
+    settings = BatchSettings(
+        protocol=protocol, arm=arm, options=options, html=html, anonymize=anonymize, generated_at=datetime.now(timezone.utc)
+    )
+    by_key = {s.key: s for s in found.sets}
+    # Names are given out in sorted order before any task runs, so they do not depend on completion order.
+    names = {s.key: output.report_name(s.patient_id, s.plan_uid, "") for s in found.sets if not s.error}
+    runnable = [s for s in found.sets if not s.error]
+    if client is not None:
+        from rtcheck.batch.cluster import run_on_dask
+
+        results = run_on_dask(client, runnable, settings)
+    else:
+        results = run_local(runnable, settings, jobs or default_jobs())
+
+    rows: list[SummaryRow] = []
+    internal = 0
+
+    def record(row: SummaryRow) -> None:
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+
+    for plan_set in found.sets:
+        if plan_set.error:
+            record(_row(plan_set, TaskResult(key=plan_set.key, error=plan_set.error, notes=plan_set.notes)))
+    for result in results:
+        plan_set = by_key[result.key]
+        if result.rtcheck_version != __version__:
+            result = TaskResult(
+                key=result.key,
+                error=f"checked by a worker running rtcheck {result.rtcheck_version}, not {__version__}: not used",
+            )
+        row = _row(plan_set, result)
+        try:
+            if result.json_text is not None:
+                output.write(names[plan_set.key] + ".json", result.json_text)
+                row.report_json = names[plan_set.key] + ".json"
+            if result.html_text is not None:
+                output.write(names[plan_set.key] + ".html", result.html_text)
+                row.report_html = names[plan_set.key] + ".html"
+        except RtcheckError as exc:
+            row.error = "; ".join(filter(None, [row.error, str(exc)]))
+        internal += result.internal
+        record(row)
+
+    rows.sort(key=SummaryRow.sort_key)
+    protocol_info = {"id": protocol.id, "title": protocol.title, "sha256": protocol.sha256}
+    document = summary_document(
+        rows, protocol=protocol_info, arm=arm, roots=[str(r) for r in roots], skipped=found.skipped, unassigned=found.unassigned
+    )
+    csv_path, json_path = output.path / "summary.csv", output.path / "summary.json"
+    output.write("summary.csv", summary_csv(rows))
+    output.write("summary.json", summary_json(document))
+    return BatchOutcome(rows, csv_path, json_path, found.skipped, found.unassigned, internal)

@@ -1,0 +1,97 @@
+"""One batch task: check one plan set and render its reports, in whatever process runs it.
+
+The task returns the reports' text rather than writing them, so a worker on
+another machine (Dask) needs no access to the output folder and every file is
+written by the one process that checks the output paths.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+
+from rtcheck import __version__
+from rtcheck.batch.discovery import PlanSetFiles
+from rtcheck.errors import RtcheckError
+from rtcheck.evaluation import CheckOptions
+from rtcheck.protocol.model import Protocol
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What every task of a batch shares: the protocol (loaded once), the arm (or ``auto``) and the outputs."""
+
+    protocol: Protocol
+    arm: str
+    options: CheckOptions = CheckOptions()
+    html: bool = False
+    anonymize: bool = False
+    generated_at: datetime | None = None  # the report date of every HTML report (the batch's start)
+
+
+@dataclass
+class TaskResult:
+    """A task's outcome, small and picklable: counts of the required checks by status and the reports' text."""
+
+    key: str
+    arm: str = ""
+    verdict: str = ""
+    deviations: int | None = None
+    variations: int | None = None
+    not_evaluated: int | None = None
+    notes: tuple[str, ...] = ()
+    error: str = ""
+    internal: bool = False  # the error is a bug, not the input's fault
+    json_text: str | None = None
+    html_text: str | None = None
+    rtcheck_version: str = __version__
+
+
+def failed(plan_set: PlanSetFiles, error: str, *, internal: bool = False) -> TaskResult:
+    """The result of a set that could not be checked."""
+    return TaskResult(key=plan_set.key, error=error, internal=internal, notes=plan_set.notes)
+
+
+def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskResult:
+    """Check one plan set; an input problem or a bug becomes the result's ``error``, never an exception."""
+    from rtcheck.api import check_paths
+    from rtcheck.render.json import render_checks
+    from rtcheck.results import Status
+
+    if plan_set.error:
+        return failed(plan_set, plan_set.error)
+    try:
+        results = check_paths(list(plan_set.files), settings.protocol, settings.arm, plan=plan_set.plan_uid, options=settings.options)
+    except RtcheckError as exc:
+        return failed(plan_set, str(exc))
+    except Exception as exc:  # noqa: BLE001 - one set's bug must not stop the batch
+        return failed(plan_set, _internal(exc), internal=True)
+    if len(results) != 1:
+        return failed(plan_set, f"internal error: {len(results)} results for one plan", internal=True)
+    [result] = results
+    required = [c.status for c in result.checks if c.required]
+    outcome = TaskResult(
+        key=plan_set.key,
+        arm=result.arm,
+        verdict=result.verdict.value,
+        deviations=required.count(Status.DEVIATION_UNACCEPTABLE),
+        variations=required.count(Status.VARIATION_ACCEPTABLE),
+        not_evaluated=required.count(Status.NOT_EVALUATED),
+        notes=plan_set.notes,
+    )
+    try:
+        outcome.json_text = render_checks(results)
+        if settings.html:
+            from rtcheck.render.html import render_html
+
+            outcome.html_text = render_html(results, anonymize=settings.anonymize, generated_at=settings.generated_at)
+    except Exception as exc:  # noqa: BLE001
+        outcome.error, outcome.internal = _internal(exc), True
+    return outcome
+
+
+def _internal(exc: Exception) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
+    return f"internal error: {type(exc).__name__}: {exc}{at} (a bug in rtcheck; please report it)"
