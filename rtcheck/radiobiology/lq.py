@@ -37,6 +37,19 @@ def _out(value: np.ndarray, *inputs: object) -> ArrayOrFloat:
     return value
 
 
+def _with_dose_per_fraction(total_dose_gy: ArrayOrFloat, dose_per_fraction_gy: ArrayOrFloat,
+                            alpha_beta_gy: ArrayOrFloat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if np.any(np.asarray(alpha_beta_gy, dtype=float) <= 0):
+        raise ValueError(f"alpha/beta must be > 0 Gy, got {alpha_beta_gy!r}")
+    return (np.asarray(total_dose_gy, dtype=float), np.asarray(dose_per_fraction_gy, dtype=float),
+            np.asarray(alpha_beta_gy, dtype=float))
+
+
+def _per_fraction(total_dose_gy: ArrayOrFloat, n_fractions: ArrayOrFloat) -> ArrayOrFloat:
+    value = np.asarray(total_dose_gy, dtype=float) / np.asarray(n_fractions, dtype=float)
+    return _out(value, total_dose_gy, n_fractions)
+
+
 def bed_gy(total_dose_gy: ArrayOrFloat, n_fractions: ArrayOrFloat,
            alpha_beta_gy: ArrayOrFloat) -> ArrayOrFloat:
     """Biologically effective dose [Gy] of ``total_dose_gy`` [Gy] in ``n_fractions``.
@@ -44,11 +57,7 @@ def bed_gy(total_dose_gy: ArrayOrFloat, n_fractions: ArrayOrFloat,
     ``BED = D * (1 + (D / n) / (alpha/beta))``.
     """
     _check(n_fractions, alpha_beta_gy)
-    d_total = np.asarray(total_dose_gy, dtype=float)
-    n = np.asarray(n_fractions, dtype=float)
-    ab = np.asarray(alpha_beta_gy, dtype=float)
-    value = d_total * (1.0 + (d_total / n) / ab)
-    return _out(value, total_dose_gy, n_fractions, alpha_beta_gy)
+    return bed_from_dose_per_fraction_gy(total_dose_gy, _per_fraction(total_dose_gy, n_fractions), alpha_beta_gy)
 
 
 def eqd2_gy(total_dose_gy: ArrayOrFloat, n_fractions: ArrayOrFloat,
@@ -58,37 +67,23 @@ def eqd2_gy(total_dose_gy: ArrayOrFloat, n_fractions: ArrayOrFloat,
     ``EQD2 = D * (D / n + alpha/beta) / (2 Gy + alpha/beta)``.
     """
     _check(n_fractions, alpha_beta_gy)
-    d_total = np.asarray(total_dose_gy, dtype=float)
-    n = np.asarray(n_fractions, dtype=float)
-    ab = np.asarray(alpha_beta_gy, dtype=float)
-    value = d_total * (d_total / n + ab) / (REFERENCE_DOSE_PER_FRACTION_GY + ab)
-    return _out(value, total_dose_gy, n_fractions, alpha_beta_gy)
+    return eqd2_from_dose_per_fraction_gy(total_dose_gy, _per_fraction(total_dose_gy, n_fractions), alpha_beta_gy)
 
 
 def eqd2_from_dose_per_fraction_gy(total_dose_gy: ArrayOrFloat,
                                    dose_per_fraction_gy: ArrayOrFloat,
                                    alpha_beta_gy: ArrayOrFloat) -> ArrayOrFloat:
     """EQD2 [Gy] given the total dose and the dose per fraction (both [Gy])."""
-    if np.any(np.asarray(alpha_beta_gy, dtype=float) <= 0):
-        raise ValueError(f"alpha/beta must be > 0 Gy, got {alpha_beta_gy!r}")
-    d_total = np.asarray(total_dose_gy, dtype=float)
-    d = np.asarray(dose_per_fraction_gy, dtype=float)
-    ab = np.asarray(alpha_beta_gy, dtype=float)
-    value = d_total * (d + ab) / (REFERENCE_DOSE_PER_FRACTION_GY + ab)
-    return _out(value, total_dose_gy, dose_per_fraction_gy, alpha_beta_gy)
+    d_total, d, ab = _with_dose_per_fraction(total_dose_gy, dose_per_fraction_gy, alpha_beta_gy)
+    return _out(d_total * (d + ab) / (REFERENCE_DOSE_PER_FRACTION_GY + ab), total_dose_gy, dose_per_fraction_gy, alpha_beta_gy)
 
 
 def bed_from_dose_per_fraction_gy(total_dose_gy: ArrayOrFloat,
                                   dose_per_fraction_gy: ArrayOrFloat,
                                   alpha_beta_gy: ArrayOrFloat) -> ArrayOrFloat:
     """BED [Gy] given the total dose and the dose per fraction (both [Gy])."""
-    if np.any(np.asarray(alpha_beta_gy, dtype=float) <= 0):
-        raise ValueError(f"alpha/beta must be > 0 Gy, got {alpha_beta_gy!r}")
-    d_total = np.asarray(total_dose_gy, dtype=float)
-    d = np.asarray(dose_per_fraction_gy, dtype=float)
-    ab = np.asarray(alpha_beta_gy, dtype=float)
-    value = d_total * (1.0 + d / ab)
-    return _out(value, total_dose_gy, dose_per_fraction_gy, alpha_beta_gy)
+    d_total, d, ab = _with_dose_per_fraction(total_dose_gy, dose_per_fraction_gy, alpha_beta_gy)
+    return _out(d_total * (1.0 + d / ab), total_dose_gy, dose_per_fraction_gy, alpha_beta_gy)
 
 
 def eqd2_to_bed_gy(eqd2: ArrayOrFloat, alpha_beta_gy: ArrayOrFloat) -> ArrayOrFloat:
