@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
+from rtcheck.dicom.io import contour_coordinates
 from rtcheck.errors import InputError
 
 # Contour points of one axial plane may differ in z by rounding in the exporting system.
@@ -81,12 +82,17 @@ class StructureSet:
 
 def _parse_contour(item: Dataset, roi_name: str) -> tuple[Contour | None, str | None]:
     geometric_type = str(item.get("ContourGeometricType", "")).upper()
-    data = item.get("ContourData")
+    try:
+        data = contour_coordinates(item)
+    except ValueError:
+        raise ValueError(f"ROI {roi_name!r} has a ContourData value that is not a number") from None
     if data is None or len(data) == 0:
         return None, f"empty {geometric_type or 'contour'} ignored"
     if len(data) % 3:
         return None, f"contour with {len(data)} coordinates (not a multiple of 3) ignored"
-    points = np.asarray([float(v) for v in data], dtype=float).reshape(-1, 3)
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"ROI {roi_name!r} has a ContourData value that is not finite")
+    points = data.reshape(-1, 3)
     if geometric_type != "CLOSED_PLANAR":
         return None, None
     if len(points) < 3:
