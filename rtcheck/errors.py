@@ -110,3 +110,7 @@ class BatchError(RtcheckError):
 
 class ListenerError(RtcheckError):
     """``rtcheck listen`` cannot start: the port cannot be bound, the store folder cannot be written..."""
+
+
+class UnsafeIdentifierError(RtcheckError, ValueError):
+    """A UID (or other path component) received over the network cannot be used in a file path."""

@@ -12,8 +12,8 @@ from pydicom.uid import generate_uid
 
 from conftest import ROOT
 from rtcheck.net.catalog import Catalog, describe_instance
+from rtcheck.errors import UnsafeIdentifierError
 from rtcheck.net.storage import (
-    UnsafeIdentifierError,
     atomic_write,
     instance_path,
     remove_stale_temp_files,

@@ -21,6 +21,8 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from rtcheck.errors import UnsafeIdentifierError
+
 TEMP_PREFIX = ".rtcheck-tmp-"
 _TEMP_NAME = re.compile(r"^\.rtcheck-tmp-(\d+)-[0-9a-f]+$")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -29,10 +31,6 @@ _SAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _MODALITY = re.compile(r"^[A-Z0-9_]{1,16}$")
 _PATIENT_ID_MAX_CHARS = 64
 UNKNOWN_PATIENT = "UNKNOWN"
-
-
-class UnsafeIdentifierError(ValueError):
-    """A UID (or other path component) from received data cannot be used in a path."""
 
 
 def valid_uid(value: object, name: str) -> str:
