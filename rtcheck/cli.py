@@ -472,7 +472,16 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
         while not stop.wait(0.5):
             pass
     finally:
-        listener.stop()
+        checks_ended = listener.stop()
+    if not checks_ended:
+        # An abandoned check still inside native code (matplotlib, numpy) can abort the interpreter's
+        # finalisation; its result is dropped anyway, temporary files are gone: end the process here.
+        import logging
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
     sys.exit(EXIT_OK)
 
 

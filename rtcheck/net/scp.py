@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
-from rtcheck.errors import ListenerError
+from rtcheck.errors import ListenerError, UnsafeIdentifierError
 from rtcheck.net.arrivals import ArrivalWorker
 from rtcheck.net.catalog import Catalog, describe_instance
 from rtcheck.net.logs import log_event
@@ -39,7 +39,6 @@ from rtcheck.net.reports import PlanChecker, has_current_report
 from rtcheck.net.storage import (
     TEMP_PREFIX,
     valid_uid,
-    UnsafeIdentifierError,
     atomic_write,
     instance_path,
     remove_stale_temp_files,
@@ -157,9 +156,13 @@ class Listener:
             allow_ae=allowed, store=self.store, settle_s=self.config.settle_s, arm=self.config.arm,
         )
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
         """Stop cleanly: refuse new stores, end associations, let stores being written finish, abandon the check in
-        progress (no report is half-written), remove this process's temporary files."""
+        progress (no report is half-written), remove this process's temporary files.
+
+        True when the check thread has ended; False when an abandoned check is still running (in native code
+        that cannot be interrupted): its result will be dropped, and the caller should end the process at once
+        rather than let the interpreter finalise around it."""
         with self._in_flight_done:
             self._stopping = True
         if self._ae is not None:
@@ -170,12 +173,13 @@ class Listener:
                 self._in_flight_done.wait(deadline - time.monotonic())
         self._abandon.set()
         with self._write_lock:  # a report being written is finished first; later ones are dropped
-            self.worker.stop(0.5)
+            ended = self.worker.stop(0.5)
         pending = self.worker.pending()
         for path in remove_stale_temp_files(self.store, own=True):
             log_event(LOG, logging.WARNING, "removed-temp", path=path)
         log_event(LOG, logging.INFO, "stopped", stored=self._stats.stored, refused=self._stats.refused,
                   pending_plans=len(pending))
+        return ended
 
     def _resume(self) -> None:
         """Catalogue DIR and schedule the plans whose reports are missing or older than their files."""
