@@ -787,41 +787,47 @@ def _scaling_for(max_gy: float) -> float:
         exponent += 1
 
 
-def build_dose(case: SampleCase) -> Dataset:
-    """The RT Dose (PLAN summation, PHYSICAL, Gy) of ``case`` on the 4 mm grid."""
-    ds = _common(case, RTDoseStorage, "dose", "RTDOSE", 3)
-    grid = dose_grid()
-    z, y, x = np.meshgrid(grid.z_mm, grid.y_mm, grid.x_mm, indexing="ij")
-    dose = dose_gy(case, x, y, z)
+def _fill_dose_grid(ds: Dataset, x_mm: np.ndarray, y_mm: np.ndarray, z_mm: np.ndarray, step_mm: float,
+                    dose: np.ndarray, comment: str, plan_uid: str) -> None:
+    """The image, grid and dose elements of an RT Dose (PLAN, PHYSICAL, Gy, 16-bit) of ``dose`` [Gy] on the axes."""
     scaling = _scaling_for(float(dose.max()))
     pixels = np.round(dose / scaling).astype("<u2")
-
-    ds.ImagePositionPatient = [_ds_str(v, 2) for v in (grid.x_mm[0], grid.y_mm[0], grid.z_mm[0])]
+    ds.ImagePositionPatient = [_ds_str(v, 2) for v in (x_mm[0], y_mm[0], z_mm[0])]
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.SliceThickness = _ds_str(DOSE_SPACING_MM, 2)
+    ds.SliceThickness = _ds_str(step_mm, 2)
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.NumberOfFrames = len(grid.z_mm)
+    ds.NumberOfFrames = len(z_mm)
     ds.FrameIncrementPointer = Tag(0x3004, 0x000C)  # GridFrameOffsetVector
-    ds.Rows = len(grid.y_mm)
-    ds.Columns = len(grid.x_mm)
-    ds.PixelSpacing = [_ds_str(DOSE_SPACING_MM, 2), _ds_str(DOSE_SPACING_MM, 2)]  # row, column
+    ds.Rows = len(y_mm)
+    ds.Columns = len(x_mm)
+    ds.PixelSpacing = [_ds_str(step_mm, 2), _ds_str(step_mm, 2)]  # row, column
     ds.BitsAllocated = 16
     ds.BitsStored = 16
     ds.HighBit = 15
     ds.PixelRepresentation = 0
     ds.DoseUnits = "GY"
     ds.DoseType = "PHYSICAL"
-    ds.DoseComment = f"analytic sample dose, {case.folder}"
+    ds.DoseComment = comment
     ds.DoseSummationType = "PLAN"
-    ds.GridFrameOffsetVector = [_ds_str(v - grid.z_mm[0], 2) for v in grid.z_mm]
+    ds.GridFrameOffsetVector = [_ds_str(v - z_mm[0], 2) for v in z_mm]
     ds.DoseGridScaling = _ds_str(scaling, 6)
     ref_plan = Dataset()
     ref_plan.ReferencedSOPClassUID = RTPlanStorage
-    ref_plan.ReferencedSOPInstanceUID = uid(case, "plan")
+    ref_plan.ReferencedSOPInstanceUID = plan_uid
     ds.ReferencedRTPlanSequence = Sequence([ref_plan])
     ds.PixelData = pixels.tobytes()
     ds["PixelData"].VR = "OW"
+
+
+def build_dose(case: SampleCase) -> Dataset:
+    """The RT Dose (PLAN summation, PHYSICAL, Gy) of ``case`` on the 4 mm grid."""
+    ds = _common(case, RTDoseStorage, "dose", "RTDOSE", 3)
+    grid = dose_grid()
+    z, y, x = np.meshgrid(grid.z_mm, grid.y_mm, grid.x_mm, indexing="ij")
+    dose = dose_gy(case, x, y, z)
+    _fill_dose_grid(ds, grid.x_mm, grid.y_mm, grid.z_mm, DOSE_SPACING_MM, dose, f"analytic sample dose, {case.folder}",
+                    uid(case, "plan"))
     return ds
 
 
@@ -852,38 +858,14 @@ def build_prior_dose(case: SampleCase) -> Dataset:
     z_mm = axis(BODY.z_max_mm + CONTOUR_SPACING_MM / 2.0)
     z, y, x = np.meshgrid(z_mm, y_mm, x_mm, indexing="ij")
     dose = dose_gy(prior, x, y, z)
-    scaling = _scaling_for(float(dose.max()))
-    pixels = np.round(dose / scaling).astype("<u2")
     ds.SeriesDescription = f"{case.folder} prior course RTDOSE"
     # An earlier study, a year before the current course (which is dated FIXED_DATE).
     ds.StudyInstanceUID = uid(case, "prior-study")
     ds.StudyDate = ds.InstanceCreationDate = PRIOR_COURSE_DATE
-    ds.ImagePositionPatient = [_ds_str(v, 2) for v in (x_mm[0], y_mm[0], z_mm[0])]
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.SliceThickness = _ds_str(step, 2)
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.NumberOfFrames = len(z_mm)
-    ds.FrameIncrementPointer = Tag(0x3004, 0x000C)
-    ds.Rows = len(y_mm)
-    ds.Columns = len(x_mm)
-    ds.PixelSpacing = [_ds_str(step, 2), _ds_str(step, 2)]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.DoseUnits = "GY"
-    ds.DoseType = "PHYSICAL"
-    ds.DoseComment = f"analytic sample dose, prior course {case.prior.rx_gy:g} Gy / {case.prior.fractions} fx"
-    ds.DoseSummationType = "PLAN"
-    ds.GridFrameOffsetVector = [_ds_str(v - z_mm[0], 2) for v in z_mm]
-    ds.DoseGridScaling = _ds_str(scaling, 6)
-    ref_plan = Dataset()
-    ref_plan.ReferencedSOPClassUID = RTPlanStorage
-    ref_plan.ReferencedSOPInstanceUID = uid(case, "prior-plan")  # not shipped: only the dose is needed
-    ds.ReferencedRTPlanSequence = Sequence([ref_plan])
-    ds.PixelData = pixels.tobytes()
-    ds["PixelData"].VR = "OW"
+    # The plan of the earlier course is not shipped: only its dose is needed.
+    _fill_dose_grid(ds, x_mm, y_mm, z_mm, step, dose,
+                    f"analytic sample dose, prior course {case.prior.rx_gy:g} Gy / {case.prior.fractions} fx",
+                    uid(case, "prior-plan"))
     return ds
 
 
