@@ -438,3 +438,15 @@ def test_chromium_renders_the_report(tmp_path):
     # The deviation rows' red (#c0171d) is on the page: colour is rendered, not only text.
     red = (np.abs(pixels - np.array([0xC0, 0x17, 0x1D]) / 255.0) < 0.08).all(axis=2).sum()
     assert red > 50, red
+
+
+def test_anonymize_replaces_whole_identifiers_only(tmp_path):
+    """A short patient ID must not eat into doses, UIDs or the protocol hash; standalone it is withheld."""
+    result = _result(SAMPLES / "cr-pr-compliant", "cr-pr")
+    result.patient_id = "5"
+    result.notes.append("exported for patient 5 on 2026-01-01")
+    page = render_html([result], anonymize=True, generated_at=FIXED_TIME)
+    assert "exported for patient [anonymized] on [anonymized]" in page
+    assert "[anonymized]0" not in page and "0[anonymized]" not in page
+    for intact in (result.plan_sop_instance_uid, result.structure_set_uid, result.protocol_sha256, "50.40 Gy"):
+        assert intact in page

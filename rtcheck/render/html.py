@@ -93,7 +93,9 @@ class _Redactor:
                 if len(date) == 8 and date.isdigit():
                     tokens.update({date, f"{date[:4]}-{date[4:6]}-{date[6:]}", f"{date[:4]}/{date[4:6]}/{date[6:]}"})
         ordered = sorted((t for t in tokens if t.strip()), key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(t) for t in ordered), re.IGNORECASE) if ordered else None
+        # Whole tokens only: a short ID or a date must not eat into numbers and UIDs ("5" in "50.40 Gy").
+        alternatives = "|".join(re.escape(t) for t in ordered)
+        self._pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE) if ordered else None
 
     def text(self, value: object) -> str:
         """``value`` as escaped HTML text, with identifiers replaced when anonymizing."""
@@ -101,6 +103,11 @@ class _Redactor:
         if self._pattern is not None:
             plain = self._pattern.sub("[anonymized]", plain)
         return html.escape(plain)
+
+    @staticmethod
+    def exact(value: object) -> str:
+        """``value`` escaped but never redacted: UIDs, hashes, numbers (identifiers are not in them)."""
+        return html.escape("" if value is None else str(value))
 
     def plain(self, value: object) -> str:
         """Like :meth:`text` but not escaped (for the SVG plots, whose writer escapes)."""
@@ -123,13 +130,13 @@ def _row(status: Status, cells: list[str], required: bool = True) -> str:
 
 
 def _value_cell(check: CheckOutcome, esc: _Redactor) -> str:
-    text = esc.text(format_value(check.value, check.unit))
+    text = esc.exact(format_value(check.value, check.unit))
     biology = getattr(check, "biology", None)
     physical = getattr(check, "physical_value", None)
     if biology:
         extra = esc.text(biology)
         if physical is not None:
-            extra += f"; physical {esc.text(format_value(physical, check.unit))}"
+            extra += f"; physical {esc.exact(format_value(physical, check.unit))}"
         text += f'<br><span class="small">{extra}</span>'
     return f'<td class="num">{text}</td>'
 
@@ -148,14 +155,14 @@ def _header(result: CheckResult, esc: _Redactor, anonymize: bool, generated_at: 
         row("Patient ID", patient_id),
         row("Patient name", patient_name),
         row("Plan label", esc.text(result.plan_label or "(no label)")),
-        row("Plan SOP Instance UID", esc.text(result.plan_sop_instance_uid), "uid"),
+        row("Plan SOP Instance UID", esc.exact(result.plan_sop_instance_uid), "uid"),
         row("Plan date / study date", f"{plan_date} / {study_date}"),
-        row("Structure set UID", esc.text(result.structure_set_uid or "-"), "uid"),
-        row("Dose UID(s)", "<br>".join(esc.text(u) for u in result.dose_uids) or "-", "uid"),
+        row("Structure set UID", esc.exact(result.structure_set_uid or "-"), "uid"),
+        row("Dose UID(s)", "<br>".join(esc.exact(u) for u in result.dose_uids) or "-", "uid"),
         row("Protocol", f"{esc.text(result.protocol_id)}: {esc.text(result.protocol_title)}"),
         row("Arm", f"{esc.text(result.arm)}: {esc.text(result.arm_title)}"),
-        row("Protocol file sha256", esc.text(result.protocol_sha256), "hash"),
-        row("rtcheck version", esc.text(__version__)),
+        row("Protocol file sha256", esc.exact(result.protocol_sha256), "hash"),
+        row("rtcheck version", esc.exact(__version__)),
         row("Report date", report_date),
     ]
     return '<table class="identity">' + "".join(rows) + "</table>"
@@ -180,9 +187,9 @@ def _prescriptions(result: CheckResult, esc: _Redactor) -> str:
         out.append("<table><thead><tr><th>Plan target</th><th>Total dose</th><th>Fractions</th><th>Dose per fraction</th><th>Source</th></tr></thead><tbody>")
         for t in result.targets:
             out.append(
-                f"<tr><td>{esc.text(t.name)}</td><td class=\"num\">{esc.text(format_value(t.dose_gy, 'Gy'))}</td>"
-                f"<td class=\"num\">{esc.text(format_value(t.fractions, 'fx'))}</td>"
-                f"<td class=\"num\">{esc.text('-' if t.dose_per_fraction_gy is None else f'{t.dose_per_fraction_gy:.3f} Gy')}</td>"
+                f"<tr><td>{esc.text(t.name)}</td><td class=\"num\">{esc.exact(format_value(t.dose_gy, 'Gy'))}</td>"
+                f"<td class=\"num\">{esc.exact(format_value(t.fractions, 'fx'))}</td>"
+                f"<td class=\"num\">{esc.exact('-' if t.dose_per_fraction_gy is None else f'{t.dose_per_fraction_gy:.3f} Gy')}</td>"
                 f"<td class=\"small\">{esc.text('; '.join(f'{k}: {v}' for k, v in t.sources.items()))}</td></tr>"
             )
         out.append("</tbody></table>")
