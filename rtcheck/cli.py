@@ -42,13 +42,28 @@ def _paint(text: str, status: Status) -> str:
     return click.style(text, fg=STATUS_COLOURS[status], bold=status is not Status.PER_PROTOCOL)
 
 
-def _write_report(path: str, text: str | bytes, inputs) -> None:
-    """Write a report file (text as UTF-8, or bytes as they are), refusing to overwrite an input (rtcheck never modifies inputs)."""
+def _overwrites_an_input(path: str, inputs) -> bool:
+    """True when writing ``path`` would replace an input: a path given, or a DICOM file inside a folder given.
+
+    A new file (or an old report) inside an input folder is fine: reports often sit beside the plan.
+    """
     target = os.path.realpath(path)
     for given in inputs:
         real = os.path.realpath(given)
         if target == real:
-            _fail(f"{path}: is one of the inputs; choose another report file")
+            return True
+        if os.path.isdir(real) and os.path.isfile(target) and os.path.commonpath([real, target]) == real:
+            from rtcheck.dicom.io import is_dicom_file
+
+            if is_dicom_file(target):
+                return True
+    return False
+
+
+def _write_report(path: str, text: str | bytes, inputs) -> None:
+    """Write a report file (text as UTF-8, or bytes as they are), refusing to overwrite an input (rtcheck never modifies inputs)."""
+    if _overwrites_an_input(path, inputs):
+        _fail(f"{path}: is one of the inputs; choose another report file")
     try:
         if isinstance(text, bytes):
             with open(path, "wb") as binary:
@@ -144,15 +159,16 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
     options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
-    now = datetime.now(timezone.utc)  # one report date for the HTML and the PDF
-    if pdf_path:
-        from rtcheck.render.pdf import render_pdf
-
-        _write_report(pdf_path, render_pdf(results, anonymize=anonymize, generated_at=now), paths)
-    if html_path:
+    if html_path or pdf_path:
         from rtcheck.render.html import render_html
 
-        _write_report(html_path, render_html(results, anonymize=anonymize, generated_at=now), paths)
+        report = render_html(results, anonymize=anonymize, generated_at=datetime.now(timezone.utc))
+        if pdf_path:
+            from rtcheck.render.pdf import layout_html
+
+            _write_report(pdf_path, layout_html(report).write_pdf(), paths)
+        if html_path:
+            _write_report(html_path, report, paths)
     if junit_path:
         from rtcheck.render.junit import render_junit
 

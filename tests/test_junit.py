@@ -83,3 +83,17 @@ def test_junit_never_overwrites_an_input(tmp_path):
     assert result.exit_code == 2
     assert "is one of the inputs" in result.stderr
     assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("option", ["--junit", "--html", "--pdf"])
+def test_no_report_replaces_a_dicom_file_inside_an_input_folder(tmp_path, option):
+    folder = tmp_path / "plan"
+    shutil.copytree(SAMPLES / "cr-pr-compliant", folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = rtcheck("check", folder, *CR_PR, option, folder / "RP.dcm")
+    assert result.exit_code == 2 and "is one of the inputs" in result.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    # A new report beside the plan, and rewriting that report on a second run, are fine.
+    for _ in range(2):
+        assert rtcheck("check", folder, *CR_PR, "--junit", folder / "report.xml").exit_code == 0
+    assert (folder / "report.xml").read_bytes().startswith(b"<?xml")

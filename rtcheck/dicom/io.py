@@ -156,6 +156,17 @@ def _iter_files(root: Path) -> list[Path]:
     return found
 
 
+def is_dicom_file(path: str | Path) -> bool:
+    """True when ``path`` reads as DICOM (a damaged DICOM file included): such a file is never overwritten."""
+    try:
+        read_dataset(path, stop_before_pixels=True)
+    except TruncatedFileError:
+        return True
+    except InputError:
+        return False
+    return True
+
+
 def scan(paths: list[str | Path]) -> Inventory:
     """Read the given files and folders (recursively) and sort RT objects by SOP class.
 

@@ -24,8 +24,12 @@ def _weasyprint():
 
 def render_pdf_document(results: list[CheckResult], *, anonymize: bool = False, generated_at: datetime | None = None):
     """The laid-out ``weasyprint.Document`` of the report (its ``pages`` are the PDF's pages)."""
+    return layout_html(render_html(results, anonymize=anonymize, generated_at=generated_at))
+
+
+def layout_html(html: str):
+    """The ``weasyprint.Document`` of an HTML report already rendered (so --html and --pdf draw the plots once)."""
     weasyprint = _weasyprint()
-    html = render_html(results, anonymize=anonymize, generated_at=generated_at)
     # base_url None and a fetcher that refuses everything: the report has no external resource to load.
     return weasyprint.HTML(string=html, base_url=None, url_fetcher=_refuse).render()
 
