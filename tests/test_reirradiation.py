@@ -251,3 +251,24 @@ def test_protocols_show_says_which_constraints_are_cumulative_and_their_credit(t
     assert constraints["cord-cumulative-eqd2"]["recovery_credit"] == {
         "steps": [{"after_months": 6, "credit_pct": 25}], "source": "site rule"}
     assert "recovery credit: 25 % after 6 months (source: site rule)" in rtcheck("protocols", "show", str(overlay)).stdout
+
+
+def test_a_plan_with_zero_fractions_leaves_eqd2_checks_not_evaluated(tmp_path):
+    import shutil
+
+    import pydicom
+
+    case = tmp_path / "zero-fractions"
+    shutil.copytree(SAMPLE, case, ignore=shutil.ignore_patterns("prior"))
+    plan = pydicom.dcmread(case / "RP.dcm")
+    plan.FractionGroupSequence[0].NumberOfFractionsPlanned = 0
+    plan.save_as(case / "RP.dcm")
+    result = rtcheck("check", case, "--protocol", PROTOCOL, "--arm", "re-irradiation", "--format", "json",
+                     "--prior-dose", PRIOR, "--prior-fractions", "30")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    for check_id in ("cord-cumulative-eqd2", "cord-course-bed"):
+        assert checks[check_id]["status"] == "not_evaluated"
+        assert "no valid number of fractions" in checks[check_id]["message"]
+    dvh = rtcheck("dvh", case, "--metric", "Max[EQD2Gy(a/b=2)]")
+    assert dvh.exit_code == 2 and "--fractions" in dvh.stderr and "Traceback" not in dvh.stderr

@@ -55,8 +55,8 @@ class BiologicalEvaluation:
 
     def _fractions(self) -> tuple[int | None, str]:
         plan = self.plan_set.plan
-        if plan is None or plan.fractions is None:
-            return None, "the plan does not state its number of fractions, so a voxel's dose per fraction is unknown"
+        if plan is None or not plan.fractions or plan.fractions < 1:
+            return None, "the plan states no valid number of fractions, so a voxel's dose per fraction is unknown"
         if len(plan.fraction_groups) > 1:
             return None, (
                 f"the plan has {len(plan.fraction_groups)} fraction groups: a voxel's dose per fraction is undefined "

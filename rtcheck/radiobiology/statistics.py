@@ -18,8 +18,8 @@ def course_fractions(plan, given: int | None, metrics: list[Metric]) -> int | No
     if given is not None:
         return given
     needing = ", ".join(m.text for m in metrics if m.biology is not None)
-    if plan is None or plan.fractions is None:
-        raise SelectionError(f"{needing} need the course's number of fractions: pass --fractions (no RT Plan gives it)")
+    if plan is None or not plan.fractions or plan.fractions < 1:
+        raise SelectionError(f"{needing} need the course's number of fractions: pass --fractions (no RT Plan gives a valid one)")
     if len(plan.fraction_groups) > 1:
         raise SelectionError(
             f"{needing}: the plan has {len(plan.fraction_groups)} fraction groups, so a voxel's dose per fraction is undefined; "
