@@ -159,3 +159,34 @@ def test_restart_scan_reads_links_from_stored_files(tmp_path):
     ct.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
     ct.SOPInstanceUID = generate_uid()
     assert Catalog().add(describe_instance(ct, tmp_path / "ct")) == []  # stored, never checked
+
+
+def test_a_file_stored_during_a_check_makes_its_report_stale(tmp_path):
+    """The report is dated at its check's start: a dose re-exported mid-check is re-checked after a restart."""
+    import shutil
+    import threading
+    import time
+
+    from rtcheck.net.reports import PlanChecker, has_current_report
+
+    catalog = Catalog()
+    for name in ("RS.dcm", "RP.dcm", "RD.dcm"):
+        shutil.copy(SAMPLE / name, tmp_path / name)
+        catalog.add(describe_instance(_sample(name), tmp_path / name))
+    files = catalog.plan_files(_sample("RP.dcm").SOPInstanceUID)
+    checker = PlanChecker("escc-induction-icrt-ccrt", "sd-pd", threading.Lock(), threading.Event(), html=False)
+
+    checker(files)
+    assert has_current_report(files)
+
+    real_write = checker._write_result
+
+    def write_after_a_store(*args):
+        time.sleep(0.01)
+        (tmp_path / "RD.dcm").write_bytes((SAMPLE / "RD.dcm").read_bytes())  # stored while the check ran
+        time.sleep(0.01)
+        real_write(*args)
+
+    checker._write_result = write_after_a_store
+    checker(files)
+    assert not has_current_report(files)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -35,22 +36,17 @@ def report_path(plan_path: Path, plan_uid: str, suffix: str) -> Path:
 
 
 def has_current_report(files: PlanFiles) -> bool:
-    """True when the plan's JSON report exists and is newer than every file of its set."""
+    """True when the plan's JSON report exists and is newer than every file of its set.
+
+    A report carries the time its check began (see ``_stamp``), so a file stored during
+    the check makes it stale even if the check finished later.
+    """
     report = report_path(files.plan.path, files.plan.sop_instance_uid, ".json")
     try:
         written = report.stat().st_mtime_ns
         return all(path.stat().st_mtime_ns <= written for path in files.paths)
     except OSError:
         return False
-
-
-def _html_renderer():
-    """``rtcheck.render.html.render_html``, or None while that renderer is not part of rtcheck."""
-    try:
-        from rtcheck.render.html import render_html
-    except ImportError:
-        return None
-    return render_html
 
 
 @dataclass
@@ -75,33 +71,35 @@ class PlanChecker:
         import rtcheck.render.junit  # noqa: F401
 
         if self.html:
-            _html_renderer()
+            import rtcheck.render.html  # noqa: F401
 
     def __call__(self, files: PlanFiles) -> None:
         uid = files.plan.sop_instance_uid
         started = time.monotonic()
+        began_ns = time.time_ns()
         paths = [str(p) for p in files.paths]
         try:
             from rtcheck.api import check_paths
 
             [result] = check_paths(paths, self.protocol, self.arm, plan=uid)
         except RtcheckError as exc:
-            self._write_error(files, str(exc), started)
+            self._write_error(files, str(exc), started, began_ns)
             return
         except Exception as exc:  # noqa: BLE001 - one bad plan must not stop the listener
             LOG.exception("check of plan %s raised an internal error", uid)
-            self._write_error(files, f"internal error: {type(exc).__name__}: {exc}", started)
+            self._write_error(files, f"internal error: {type(exc).__name__}: {exc}", started, began_ns)
             return
-        self._write_result(files, result, started)
+        self._write_result(files, result, started, began_ns)
 
-    def _write_result(self, files: PlanFiles, result, started: float) -> None:
+    def _write_result(self, files: PlanFiles, result, started: float, began_ns: int) -> None:
         from rtcheck.render.json import render_checks
         from rtcheck.render.junit import render_junit
 
         uid = files.plan.sop_instance_uid
         documents = {".xml": render_junit([result])}
-        render_html = _html_renderer() if self.html else None
-        if render_html is not None:
+        if self.html:
+            from rtcheck.render.html import render_html
+
             try:
                 documents[".html"] = render_html([result], anonymize=False)
             except Exception:  # noqa: BLE001 - the JSON and JUnit reports still count
@@ -115,13 +113,14 @@ class PlanChecker:
                 _remove(report_path(files.plan.path, uid, ".html"))
             for suffix, text in documents.items():
                 atomic_write_text(report_path(files.plan.path, uid, suffix), text)
+            _stamp(report_path(files.plan.path, uid, ".json"), began_ns)
         log_event(
             LOG, logging.INFO, "checked", plan=uid, label=result.plan_label, patient=result.patient_id,
             protocol=result.protocol_id, arm=result.arm, verdict=result.verdict.value,
             seconds=round(time.monotonic() - started, 3), report=report_path(files.plan.path, uid, ".json"),
         )
 
-    def _write_error(self, files: PlanFiles, message: str, started: float) -> None:
+    def _write_error(self, files: PlanFiles, message: str, started: float, began_ns: int) -> None:
         uid = files.plan.sop_instance_uid
         document = {
             "schema": ERROR_SCHEMA,
@@ -137,11 +136,17 @@ class PlanChecker:
                 return
             for suffix in (".xml", ".html"):
                 _remove(report_path(files.plan.path, uid, suffix))
-            atomic_write_text(report_path(files.plan.path, uid, ".json"), json.dumps(document, indent=2, ensure_ascii=False))
+            atomic_write_text(report_path(files.plan.path, uid, ".json"), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+            _stamp(report_path(files.plan.path, uid, ".json"), began_ns)
         log_event(
             LOG, logging.ERROR, "check-failed", plan=uid, error=message,
             seconds=round(time.monotonic() - started, 3), report=report_path(files.plan.path, uid, ".json"),
         )
+
+
+def _stamp(report: Path, began_ns: int) -> None:
+    """Date the report at its check's start, for ``has_current_report``."""
+    os.utime(report, ns=(began_ns, began_ns))
 
 
 def _remove(path: Path) -> None:
