@@ -246,3 +246,16 @@ def test_dask_scheduler_without_dask_installed_says_which_extra(monkeypatch, tmp
                      "--out", tmp_path / "out", "--dask-scheduler", "tcp://127.0.0.1:8786")
     assert result.exit_code == 2 and "rtcheck[dask]" in result.stderr
     assert not list((tmp_path / "out").glob("**/*.json"))
+
+
+def test_a_patient_id_named_like_the_summary_does_not_take_its_place(tmp_path):
+    root = tmp_path / "in"
+    copy_as_new_patient(SAMPLES / "cr-pr-compliant", root / "a", "summary-name", "summary.csv")
+    out = tmp_path / "out"
+    result = rtcheck("batch", root, "--protocol", PROTOCOL, "--arm", "cr-pr", "--out", out, "--jobs", "1")
+    assert result.exit_code == 0, result.stderr
+    assert (out / "summary.csv").is_file() and (out / "summary.json").is_file()
+    [row] = json.loads((out / "summary.json").read_text())["plans"]
+    assert row["patient_id"] == "summary.csv" and row["verdict"] == "per_protocol"
+    report = out / row["report_json"]
+    assert report.is_file() and report.parent.name.startswith("summary.csv-")

@@ -8,7 +8,6 @@ Flow: :mod:`.discovery` groups the files into plan sets by UID references;
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from rtcheck import __version__
 from rtcheck.batch.discovery import Discovery, PlanSetFiles, discover
-from rtcheck.batch.reports import OutputFolder
+from rtcheck.batch.reports import SUMMARY_CSV, SUMMARY_JSON, OutputFolder
 from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
 from rtcheck.batch.tasks import BatchSettings, TaskResult
 from rtcheck.errors import BatchError, RtcheckError
@@ -92,15 +91,13 @@ def run_batch(
     unknown = [name for name, _ in options.structure_map if name not in protocol.structures]
     if unknown:
         raise BatchError(f"--map names structure(s) {', '.join(map(repr, unknown))} that protocol {protocol.id} does not define")
-    if html and importlib.util.find_spec("rtcheck.render.html") is None:
-        raise BatchError("--html: this rtcheck has no HTML renderer (rtcheck.render.html)")
-    found = discover(roots)
-    output = OutputFolder(out_dir, roots)
     client = None
     if dask_scheduler:
         from rtcheck.batch.cluster import connect
 
-        client = connect(dask_scheduler)  # an unreachable scheduler is an error before any check
+        client = connect(dask_scheduler)  # an unreachable scheduler is an error before anything is read or created
+    output = OutputFolder(out_dir, roots)  # refused when it overlaps the inputs, before any file is read
+    found = discover(roots)
     if on_start is not None:
         on_start(found)
 
@@ -154,7 +151,7 @@ def run_batch(
     document = summary_document(
         rows, protocol=protocol_info, arm=arm, roots=[str(r) for r in roots], skipped=found.skipped, unassigned=found.unassigned
     )
-    csv_path, json_path = output.path / "summary.csv", output.path / "summary.json"
-    output.write("summary.csv", summary_csv(rows))
-    output.write("summary.json", summary_json(document))
+    csv_path, json_path = output.path / SUMMARY_CSV, output.path / SUMMARY_JSON
+    output.write(SUMMARY_CSV, summary_csv(rows))
+    output.write(SUMMARY_JSON, summary_json(document))
     return BatchOutcome(rows, csv_path, json_path, found.skipped, found.unassigned, internal)

@@ -11,6 +11,7 @@ from rtcheck.errors import BatchError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_NAME = 64
+SUMMARY_CSV, SUMMARY_JSON = "summary.csv", "summary.json"
 
 
 def safe_name(raw: str, fallback: str) -> str:
@@ -50,6 +51,8 @@ class OutputFolder:
     def report_name(self, patient_id: str, plan_uid: str, suffix: str) -> str:
         """``<patient>/<plan UID><suffix>``, relative to the output folder, distinct from every name given before."""
         folder = safe_name(patient_id, "no-patient-id")
+        if folder.lower() in (SUMMARY_CSV, SUMMARY_JSON):  # a patient folder must not take the summary's name
+            folder += "-" + hashlib.sha256(patient_id.encode("utf-8")).hexdigest()[:8]
         stem = safe_name(plan_uid, "no-plan-uid")
         name, n = f"{folder}/{stem}{suffix}", 1
         while name.lower() in self._taken:  # case-insensitive file systems too
@@ -61,11 +64,11 @@ class OutputFolder:
     def write(self, relative: str, text: str) -> None:
         """Write a report; a path that resolves into the inputs (through a link) is refused."""
         target = self.path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
         real = os.path.realpath(target)
         if any(_inside(real, root) for root in self._roots):
             raise BatchError(f"{target}: resolves into the inputs ({real}); not written")
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise BatchError(f"{target}: cannot write the report ({exc.strerror or exc})") from None
