@@ -244,8 +244,7 @@ def choose_arm(plan_set: PlanSet, protocol: Protocol, options: CheckOptions = Ch
     prescription left over), the same number of fractions, the total dose within
     the arm's variation-acceptable tolerance.  None or several: ArmSelectionError.
     """
-    if not protocol.radiotherapy:
-        protocol.radiotherapy_arm(next(iter(protocol.arms)))  # raises NoRadiotherapyError
+    protocol.ensure_checkable("auto")  # NoRadiotherapyError for a protocol without radiotherapy
     reasons = {arm_id: _arm_mismatch(arm, plan_set, protocol, options) for arm_id, arm in protocol.arms.items()}
     candidates = [arm_id for arm_id, reason in reasons.items() if reason is None]
     label = plan_set.plan.label if plan_set.plan else ""

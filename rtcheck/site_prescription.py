@@ -52,10 +52,7 @@ def window_outcome(rx: Prescription, target: TargetPrescription | None, how: str
             value=None, status=Status.NOT_EVALUATED,
             message=f"the plan does not state the {missing} of {target.name!r}, so its EQD2 cannot be computed", **base,
         )
-    from rtcheck.radiobiology.lq import eqd2_gy
-
-    value = float(eqd2_gy(target.total_dose_gy, target.fractions, window.alpha_beta_gy))
-    inside = window.min_gy - _EPSILON_GY <= value <= window.max_gy + _EPSILON_GY
+    value, inside = _plan_eqd2(window, target)
     schedule = (
         f"dose set by the site: plan {target.total_dose_gy:g} Gy in {target.fractions} fx "
         f"= EQD2 {value:.2f} Gy (α/β {window.alpha_beta_gy:g} Gy)"
@@ -73,16 +70,23 @@ def window_outcome(rx: Prescription, target: TargetPrescription | None, how: str
     return CheckOutcome(value=value, status=status, message=f"{schedule}, {verdict}; {how}; from {origin}", **base)
 
 
+def _plan_eqd2(window, target: TargetPrescription) -> tuple[float, bool]:
+    """The EQD2 [Gy] of the plan's prescription for a target (total dose and fractions known), and whether it
+    lies inside ``window`` (bounds inclusive, to the rounding of the stated doses)."""
+    from rtcheck.radiobiology.lq import eqd2_gy
+
+    value = float(eqd2_gy(target.total_dose_gy, target.fractions, window.alpha_beta_gy))
+    return value, window.min_gy - _EPSILON_GY <= value <= window.max_gy + _EPSILON_GY
+
+
 def window_matches(rx: Prescription, target: TargetPrescription) -> str | None:
     """Why ``target`` does not fit the window of ``rx`` (None when its EQD2 lies inside), for ``--arm auto``."""
     window = rx.window
     assert window is not None
     if not target.total_dose_gy or not target.fractions:
         return f"{rx.target}: the plan states no total dose or fractions, so its EQD2 is unknown"
-    from rtcheck.radiobiology.lq import eqd2_gy
-
-    value = float(eqd2_gy(target.total_dose_gy, target.fractions, window.alpha_beta_gy))
-    if window.min_gy - _EPSILON_GY <= value <= window.max_gy + _EPSILON_GY:
+    value, inside = _plan_eqd2(window, target)
+    if inside:
         return None
     return f"{rx.target}: EQD2 {value:.2f} Gy outside the {window}"
 

@@ -23,9 +23,8 @@ ArrayOrFloat = Union[float, np.ndarray]
 REFERENCE_DOSE_PER_FRACTION_GY = 2.0
 
 
-def _check(n_fractions: ArrayOrFloat, alpha_beta_gy: ArrayOrFloat) -> None:
-    if np.any(np.asarray(alpha_beta_gy, dtype=float) <= 0):
-        raise ValueError(f"alpha/beta must be > 0 Gy, got {alpha_beta_gy!r}")
+def _check_fractions(n_fractions: ArrayOrFloat) -> None:
+    # alpha/beta is checked by _with_dose_per_fraction, which every formula goes through.
     if np.any(np.asarray(n_fractions, dtype=float) < 1):
         raise ValueError(f"number of fractions must be >= 1, got {n_fractions!r}")
 
@@ -56,7 +55,7 @@ def bed_gy(total_dose_gy: ArrayOrFloat, n_fractions: ArrayOrFloat,
 
     ``BED = D * (1 + (D / n) / (alpha/beta))``.
     """
-    _check(n_fractions, alpha_beta_gy)
+    _check_fractions(n_fractions)
     return bed_from_dose_per_fraction_gy(total_dose_gy, _per_fraction(total_dose_gy, n_fractions), alpha_beta_gy)
 
 
@@ -66,7 +65,7 @@ def eqd2_gy(total_dose_gy: ArrayOrFloat, n_fractions: ArrayOrFloat,
 
     ``EQD2 = D * (D / n + alpha/beta) / (2 Gy + alpha/beta)``.
     """
-    _check(n_fractions, alpha_beta_gy)
+    _check_fractions(n_fractions)
     return eqd2_from_dose_per_fraction_gy(total_dose_gy, _per_fraction(total_dose_gy, n_fractions), alpha_beta_gy)
 
 
