@@ -304,7 +304,7 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
     if options.prior is not None or any(c.metric.biology is not None for c in arm.constraints):
         from rtcheck.radiobiology.checks import BiologicalEvaluation
 
-        biological = BiologicalEvaluation(plan_set, options.prior, spacing, options.engine)
+        biological = BiologicalEvaluation(plan_set, options.prior, spacing, options.engine, protocol.structures)
     for constraint in arm.constraints:
         match = matches[constraint.structure]
         key = _shape_key(match.shape) if match.shape is not None else None

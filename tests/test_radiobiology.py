@@ -462,3 +462,32 @@ def test_single_course_biological_check_reports_physical_value(tmp_path):
     assert check.physical_value == pytest.approx(30.0, abs=1e-3)
     assert check.status is Status.PER_PROTOCOL
     assert check.biology.startswith("BED of the current course (10 fx")
+
+
+def test_a_constraint_built_in_python_gets_the_alpha_beta_the_loader_would_give():
+    """Without a/b in the metric, a constraint made through the API on a derived target structure is graded
+    with the target default (10 Gy), as the loader would resolve it from the structure's role."""
+    import dataclasses
+
+    from rtcheck.api import check_paths
+    from rtcheck.metrics.grammar import parse_metric
+    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.model import Constraint, Threshold
+
+    protocol = find_protocol("escc-induction-icrt-ccrt")
+    arm = protocol.arm("sd-pd")
+    ring = dataclasses.replace(protocol.structures["PTV-PGTV"], role="target")  # derived: PTV minus PGTV
+    extra = Constraint(
+        id="ring-eqd2-max", structure="PTV-PGTV", metric=parse_metric("Max[EQD2Gy]"),
+        per_protocol=Threshold("<=", 100.0, "Gy"), variation_acceptable=None, required=False, source="test",
+    )
+    changed = dataclasses.replace(
+        protocol,
+        structures={**protocol.structures, "PTV-PGTV": ring},
+        arms={**protocol.arms, "sd-pd": dataclasses.replace(arm, constraints=(*arm.constraints, extra))},
+    )
+    samples = Path(__file__).resolve().parents[1] / "sample_plans"
+    [result] = check_paths([samples / "sd-pd-compliant"], changed, "sd-pd")
+    check = next(c for c in result.checks if c.id == "ring-eqd2-max")
+    assert "α/β = 10 Gy" in check.biology
+    assert check.value == pytest.approx(eqd2_gy(check.physical_value, 28, 10.0), rel=1e-3)

@@ -49,6 +49,11 @@ def default_alpha_beta_gy(names: list[str] | tuple[str, ...], *, is_target: bool
     return LATE_ALPHA_BETA_GY, "rtcheck default for late-responding organs: 3 Gy"
 
 
+def structure_alpha_beta_gy(spec) -> tuple[float, str]:
+    """Default (alpha/beta [Gy], reason) of a protocol StructureSpec: its names and its role."""
+    return default_alpha_beta_gy([spec.name, spec.tg263, *spec.aliases], is_target=spec.role == "target")
+
+
 def roi_alpha_beta_gy(roi_name: str, interpreted_type: str) -> tuple[float, str]:
     """Default (alpha/beta [Gy], reason) of an ROI without a protocol: from its RT ROI Interpreted Type and name."""
     is_target = interpreted_type.upper() in _TARGET_TYPES or bool(_TARGET_PATTERN.match(_normalise(roi_name)))

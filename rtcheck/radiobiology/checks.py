@@ -23,7 +23,7 @@ from rtcheck.dicom.planset import PlanSet
 from rtcheck.dvh import Combination, DoseVolumeHistogram, EngineOptions, compute_dvh
 from rtcheck.errors import MetricUndefinedError
 from rtcheck.metrics.evaluate import metric_value
-from rtcheck.radiobiology.alpha_beta import default_alpha_beta_gy, roi_alpha_beta_gy
+from rtcheck.radiobiology.alpha_beta import structure_alpha_beta_gy
 from rtcheck.radiobiology.dose import biological_grid
 from rtcheck.radiobiology.reirradiation import PriorCourse, PriorDose, cumulative_grid, prepare_prior, prior_only_grid
 from rtcheck.results import CheckOutcome, Status
@@ -39,8 +39,10 @@ def _key(shape) -> object:
 class BiologicalEvaluation:
     """Converted grids and their DVHs for one plan set, made on demand and kept."""
 
-    def __init__(self, plan_set: PlanSet, prior: PriorCourse | None, plane_spacing_mm: float | None, engine: EngineOptions) -> None:
+    def __init__(self, plan_set: PlanSet, prior: PriorCourse | None, plane_spacing_mm: float | None, engine: EngineOptions,
+                 structures: dict) -> None:
         self.plan_set = plan_set
+        self.structures = structures  # the protocol's StructureSpecs, by name
         self.spacing = plane_spacing_mm
         self.engine = engine
         self.prior: PriorDose | None = prepare_prior(prior, plan_set.dose) if prior is not None else None
@@ -80,11 +82,8 @@ class BiologicalEvaluation:
         metric = constraint.metric
         model = metric.biology.model
         alpha_beta = metric.biology.alpha_beta_gy
-        if alpha_beta is None:  # a Constraint built in Python, not by the loader (which resolves it)
-            if match.roi is not None:
-                alpha_beta, _ = roi_alpha_beta_gy(match.roi.name, match.roi.interpreted_type)
-            else:
-                alpha_beta, _ = default_alpha_beta_gy([constraint.structure], is_target=False)
+        if alpha_beta is None:  # a Constraint built in Python, not by the loader: the same default it would give
+            alpha_beta, _ = structure_alpha_beta_gy(self.structures[constraint.structure])
         n, why_not = self._fractions()
         ab_text = f"α/β = {alpha_beta:g} Gy" + (f" ({constraint.alpha_beta_note})" if constraint.alpha_beta_note else "")
         if constraint.cumulative:

@@ -19,7 +19,7 @@ from typing import Any
 
 from rtcheck.errors import MetricSyntaxError
 from rtcheck.metrics.grammar import BIOLOGICAL_MODELS, Biology, Metric
-from rtcheck.radiobiology.alpha_beta import default_alpha_beta_gy
+from rtcheck.radiobiology.alpha_beta import structure_alpha_beta_gy
 from rtcheck.radiobiology.recovery import RecoveryCredit, RecoveryStep
 
 KEYS = {"biology", "cumulative", "recovery_credit"}
@@ -57,7 +57,7 @@ def parse_biology_fields(v: Any, body: dict, entry: str, metric: Metric, spec: A
     elif metric.biology is not None and metric.biology.alpha_beta_gy is not None:
         note = "from the protocol's metric"
     if metric.biology is not None and metric.biology.alpha_beta_gy is None:
-        alpha_beta, note = default_alpha_beta_gy([spec.name, spec.tg263, *spec.aliases], is_target=spec.role == "target")
+        alpha_beta, note = structure_alpha_beta_gy(spec)
         metric = metric.physical().with_biology(Biology(metric.biology.model, alpha_beta))
 
     cumulative = v.boolean(body.get("cumulative", False), f"{entry}.cumulative")
