@@ -125,7 +125,8 @@ class BiologicalEvaluation:
                       "(CheckOptions.prior); without it the constraint is not evaluated"),
                 physical,
             )
-        if outside_pct <= constraint.max_outside_dose_grid_pct:
+        # The coverage DVH is needed only when the prior grid misses part of the current one (rarely).
+        if outside_pct <= constraint.max_outside_dose_grid_pct and not prior.covered.all():
             coverage = self._dvh(shape, ("coverage",), lambda: prior.coverage)
             if coverage.volume_cc > 0 and coverage.min_gy < _COVERED:
                 return finish(
