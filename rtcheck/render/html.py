@@ -19,6 +19,7 @@ import re
 from datetime import datetime, timezone
 
 from rtcheck import __version__
+from rtcheck.render.plot import STATUS_COLOURS
 from rtcheck.render.terminal import STATUS_WORDS, format_value
 from rtcheck.results import CheckOutcome, CheckResult, Status
 
@@ -31,7 +32,7 @@ STATUS_SYMBOLS = {
 WITHHELD = "withheld (anonymized)"
 _CSS_CLASS = {s: s.value.replace("_", "-") for s in Status}
 
-_CSS = """
+_CSS_RULES = """
 @page { size: A4; margin: 14mm 12mm; }
 * { box-sizing: border-box; }
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, "Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif; font-size: 10pt; color: #111; margin: 0 auto;
@@ -48,21 +49,21 @@ table.identity th { width: 22%; }
 .uid, .hash, .path { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; word-break: break-all; }
 .status { font-weight: bold; white-space: nowrap; }
 .status .symbol { display: inline-block; width: 1.2em; text-align: center; }
-tr.per-protocol .status { color: #1b7a34; }
-tr.variation-acceptable .status { color: #b35c00; font-style: italic; }
-tr.deviation-unacceptable .status { color: #c0171d; text-decoration: underline; }
-tr.not-evaluated .status { color: #6b3fa0; }
-tr.variation-acceptable td:first-child { border-left: 4px dashed #b35c00; }
-tr.deviation-unacceptable td:first-child { border-left: 6px double #c0171d; }
-tr.not-evaluated td:first-child { border-left: 4px dotted #6b3fa0; }
+tr.per-protocol .status { color: var(--per-protocol); }
+tr.variation-acceptable .status { color: var(--variation-acceptable); font-style: italic; }
+tr.deviation-unacceptable .status { color: var(--deviation-unacceptable); text-decoration: underline; }
+tr.not-evaluated .status { color: var(--not-evaluated); }
+tr.variation-acceptable td:first-child { border-left: 4px dashed var(--variation-acceptable); }
+tr.deviation-unacceptable td:first-child { border-left: 6px double var(--deviation-unacceptable); }
+tr.not-evaluated td:first-child { border-left: 4px dotted var(--not-evaluated); }
 tr.deviation-unacceptable { background: #fdecea; }
 tr.variation-acceptable { background: #fff5e6; }
 tr.not-evaluated { background: #f3eef9; }
 .verdict { display: inline-block; border: 3px solid #111; padding: 4px 10px; font-size: 13pt; font-weight: bold; margin: 4px 0; }
-.verdict.per-protocol { border-color: #1b7a34; color: #1b7a34; }
-.verdict.variation-acceptable { border-color: #b35c00; color: #b35c00; border-style: dashed; }
-.verdict.deviation-unacceptable { border-color: #c0171d; color: #c0171d; border-style: double; border-width: 6px; }
-.verdict.not-evaluated { border-color: #6b3fa0; color: #6b3fa0; border-style: dotted; }
+.verdict.per-protocol { border-color: var(--per-protocol); color: var(--per-protocol); }
+.verdict.variation-acceptable { border-color: var(--variation-acceptable); color: var(--variation-acceptable); border-style: dashed; }
+.verdict.deviation-unacceptable { border-color: var(--deviation-unacceptable); color: var(--deviation-unacceptable); border-style: double; border-width: 6px; }
+.verdict.not-evaluated { border-color: var(--not-evaluated); color: var(--not-evaluated); border-style: dotted; }
 .small { font-size: 8pt; color: #444; }
 .plots { display: flex; flex-wrap: wrap; gap: 8px; }
 figure.dvh { margin: 0; width: calc(50% - 4px); break-inside: avoid; border: 1px solid #ccc; padding: 4px; }
@@ -77,6 +78,8 @@ footer { font-size: 8pt; color: #444; margin-top: 12px; }
   h2 { break-after: avoid; }
 }
 """
+# The status colours come from the plots' table, so table rows, verdict and DVH markers agree.
+_CSS = ":root { " + " ".join(f"--{_CSS_CLASS[s]}: {c};" for s, c in STATUS_COLOURS.items()) + " }\n" + _CSS_RULES
 
 
 class _Redactor:

@@ -23,7 +23,7 @@ import numpy as np
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 from rtcheck.results import CheckOutcome, Status
 
-# Also used by the HTML report, so table and plot agree.
+# Also the HTML report's status colours (its CSS variables), so table and plot agree.
 STATUS_COLOURS = {
     Status.PER_PROTOCOL: "#1b7a34",
     Status.VARIATION_ACCEPTABLE: "#b35c00",
