@@ -26,6 +26,21 @@ from rtcheck.protocol.model import Protocol
 from rtcheck.results import CheckResult
 
 
+def checkable_protocol(protocol: str | Protocol, arm: str, options: CheckOptions = CheckOptions()) -> Protocol:
+    """The protocol (loaded when given by id), after the usage errors a check can meet before reading any
+    file: an unknown arm or one without radiotherapy, --map naming a structure the protocol lacks."""
+    if isinstance(protocol, str):
+        protocol = find_protocol(protocol)
+    protocol.ensure_checkable(arm)
+    unknown = [name for name, _ in options.structure_map if name not in protocol.structures]
+    if unknown:
+        raise SelectionError(
+            f"--map names structure(s) {', '.join(map(repr, unknown))} that protocol {protocol.id} does not define; "
+            f"its structures: {', '.join(protocol.structures)}"
+        )
+    return protocol
+
+
 def check_paths(
     paths: list[str | Path],
     protocol: str | Protocol,
@@ -35,15 +50,7 @@ def check_paths(
     options: CheckOptions = CheckOptions(),
 ) -> list[CheckResult]:
     """Check every plan found in ``paths`` (or the one ``plan`` selects) against ``arm`` of ``protocol``."""
-    if isinstance(protocol, str):
-        protocol = find_protocol(protocol)
-    protocol.ensure_checkable(arm)  # usage errors before any file is read
-    unknown = [name for name, _ in options.structure_map if name not in protocol.structures]
-    if unknown:
-        raise SelectionError(
-            f"--map names structure(s) {', '.join(map(repr, unknown))} that protocol {protocol.id} does not define; "
-            f"its structures: {', '.join(protocol.structures)}"
-        )
+    protocol = checkable_protocol(protocol, arm, options)
     inputs = load_inputs(paths)
     results = []
     for selected in select_plans(inputs, plan):

@@ -259,3 +259,12 @@ def test_a_patient_id_named_like_the_summary_does_not_take_its_place(tmp_path):
     assert row["patient_id"] == "summary.csv" and row["verdict"] == "per_protocol"
     report = out / row["report_json"]
     assert report.is_file() and report.parent.name.startswith("summary.csv-")
+
+
+def test_map_to_an_unknown_structure_is_the_same_usage_error_as_in_check(tmp_path):
+    args = ["--protocol", PROTOCOL, "--arm", "cr-pr", "--map", "Heartt=Heart"]
+    batch = rtcheck("batch", SAMPLES / "cr-pr-compliant", *args, "--out", tmp_path / "out")
+    check = rtcheck("check", SAMPLES / "cr-pr-compliant", *args)
+    assert batch.exit_code == check.exit_code == 2
+    assert batch.stderr == check.stderr and "'Heartt'" in batch.stderr
+    assert not (tmp_path / "out").exists()

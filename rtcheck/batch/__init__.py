@@ -18,7 +18,7 @@ from rtcheck.batch.discovery import Discovery, PlanSetFiles, discover
 from rtcheck.batch.reports import SUMMARY_CSV, SUMMARY_JSON, OutputFolder
 from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
 from rtcheck.batch.tasks import BatchSettings, TaskResult
-from rtcheck.errors import BatchError, RtcheckError
+from rtcheck.errors import RtcheckError
 from rtcheck.evaluation import CheckOptions
 from rtcheck.protocol.model import Protocol
 
@@ -83,14 +83,9 @@ def run_batch(
     ``on_row`` each row as its set completes (in completion order).
     """
     from rtcheck.batch.runner import default_jobs, run_local
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.api import checkable_protocol
 
-    if isinstance(protocol, str):
-        protocol = find_protocol(protocol)
-    protocol.ensure_checkable(arm)  # an unknown arm, or one without radiotherapy, before any file is read
-    unknown = [name for name, _ in options.structure_map if name not in protocol.structures]
-    if unknown:
-        raise BatchError(f"--map names structure(s) {', '.join(map(repr, unknown))} that protocol {protocol.id} does not define")
+    protocol = checkable_protocol(protocol, arm, options)  # usage errors before any file is read
     client = None
     if dask_scheduler:
         from rtcheck.batch.cluster import connect
