@@ -75,6 +75,14 @@ def _write_report(path: str, text: str | bytes, inputs) -> None:
         _fail(f"{path}: cannot write the report ({exc.strerror or exc})")
 
 
+def _verdict_exit_code(verdicts: list[str], fail_on: str) -> int:
+    """1 when any verdict fails (a deviation, a check not evaluated; a variation too with --fail-on variation), else 0."""
+    failing = {Status.DEVIATION_UNACCEPTABLE.value, Status.NOT_EVALUATED.value}
+    if fail_on == "variation":
+        failing.add(Status.VARIATION_ACCEPTABLE.value)
+    return EXIT_FAIL if failing.intersection(verdicts) else EXIT_OK
+
+
 def _parse_map(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     pairs = []
     for value in values:
@@ -186,10 +194,7 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
 
         colour = sys.stdout.isatty()
         click.echo("\n\n".join(render_check(r, _paint if colour else None) for r in results))
-    failing = {Status.DEVIATION_UNACCEPTABLE, Status.NOT_EVALUATED}
-    if fail_on == "variation":
-        failing.add(Status.VARIATION_ACCEPTABLE)
-    sys.exit(EXIT_FAIL if any(r.verdict in failing for r in results) else EXIT_OK)
+    sys.exit(_verdict_exit_code([r.verdict.value for r in results], fail_on))
 
 
 @main.command()
@@ -361,10 +366,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
         sys.exit(EXIT_INTERNAL)
     if any(row.error for row in outcome.rows):
         sys.exit(EXIT_INPUT)
-    failing = {Status.DEVIATION_UNACCEPTABLE.value, Status.NOT_EVALUATED.value}
-    if fail_on == "variation":
-        failing.add(Status.VARIATION_ACCEPTABLE.value)
-    sys.exit(EXIT_FAIL if any(row.verdict in failing for row in outcome.rows) else EXIT_OK)
+    sys.exit(_verdict_exit_code([row.verdict for row in outcome.rows], fail_on))
 
 
 @main.group(invoke_without_command=True, cls=click.Group)
