@@ -268,3 +268,15 @@ def test_map_to_an_unknown_structure_is_the_same_usage_error_as_in_check(tmp_pat
     assert batch.exit_code == check.exit_code == 2
     assert batch.stderr == check.stderr and "'Heartt'" in batch.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_fail_on_variation_applies_to_the_batch_as_to_check(tmp_path):
+    # Against the adebrelimab RT cohort, whose PTV dose the site sets, the sample is a variation at best.
+    args = [SAMPLES / "cr-pr-compliant", "--protocol", "escc-adebrelimab-apatinib-2l", "--arm", "rt-cohort"]
+    for fail_on, code in (("deviation", 0), ("variation", 1)):
+        out = tmp_path / fail_on
+        result = rtcheck("batch", *args, "--out", out, "--fail-on", fail_on)
+        assert result.exit_code == code, result.stderr
+        assert rtcheck("check", *args, "--fail-on", fail_on).exit_code == code
+        [row] = json.loads((out / "summary.json").read_text())["plans"]
+        assert row["verdict"] == "variation_acceptable"
