@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from rtcheck.dicom.plan import TargetPrescription
 from rtcheck.dicom.planset import PlanSet
-from rtcheck.dvh import Combination, DoseVolumeHistogram, EngineOptions, compute_dvh
+from rtcheck.dvh import Combination, DoseVolumeHistogram, EngineOptions, compute_dvh, shape_key
 from rtcheck.errors import ArmSelectionError, MetricUndefinedError
 from rtcheck.metrics.evaluate import metric_value
 from rtcheck.protocol.matching import StructureMatch, normalise_name, resolve_structure
@@ -256,10 +256,6 @@ def choose_arm(plan_set: PlanSet, protocol: Protocol, options: CheckOptions = Ch
     raise ArmSelectionError(f"--arm auto: plan {label} matches no arm of {protocol.id} ({listing}); choose one with --arm")
 
 
-def _shape_key(shape) -> object:
-    return ("derived", shape.name) if isinstance(shape, Combination) else shape.number
-
-
 def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: CheckOptions = CheckOptions()) -> CheckResult:
     """Grade ``plan_set`` against arm ``arm_id`` of ``protocol`` (NoRadiotherapyError if the arm gives none)."""
     arm = protocol.radiotherapy_arm(arm_id)
@@ -285,7 +281,7 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
         shape = matches[name].shape
         if shape is None:
             continue
-        key = _shape_key(shape)
+        key = shape_key(shape)
         if key in dvhs or key in dvh_errors:
             continue
         unusable = [roi for roi in (shape.rois() if isinstance(shape, Combination) else [shape]) if not roi.is_volume]
@@ -307,7 +303,7 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
         biological = BiologicalEvaluation(plan_set, options.prior, spacing, options.engine, protocol.structures)
     for constraint in arm.constraints:
         match = matches[constraint.structure]
-        key = _shape_key(match.shape) if match.shape is not None else None
+        key = shape_key(match.shape) if match.shape is not None else None
         if constraint.metric.biology is not None and biological is not None:
             # EQD2/BED: graded on a converted dose grid (rtcheck.radiobiology.checks).
             checks.append(biological.outcome(constraint, arm, match, dvhs.get(key), dvh_errors.get(key), _constraint_outcome))
@@ -333,9 +329,9 @@ def check_plan_set(plan_set: PlanSet, protocol: Protocol, arm_id: str, options: 
         patient_name=plan.patient_name,
         structure_set_uid=plan_set.structure_set.sop_instance_uid,
         dvhs_by_structure={
-            name: dvhs[_shape_key(matches[name].shape)]
+            name: dvhs[shape_key(matches[name].shape)]
             for name in dict.fromkeys(c.structure for c in arm.constraints)
-            if matches[name].shape is not None and _shape_key(matches[name].shape) in dvhs
+            if matches[name].shape is not None and shape_key(matches[name].shape) in dvhs
         },
     )
     if biological is not None:

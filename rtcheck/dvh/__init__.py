@@ -4,7 +4,7 @@
 The engine behind it may change; callers only rely on this module's names.
 """
 
-from rtcheck.dvh.engine import Combination, EngineOptions, compute_dvh, compute_dvhs
+from rtcheck.dvh.engine import Combination, EngineOptions, compute_dvh, compute_dvhs, shape_key
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 
-__all__ = ["Combination", "DoseVolumeHistogram", "EngineOptions", "compute_dvh", "compute_dvhs"]
+__all__ = ["Combination", "DoseVolumeHistogram", "EngineOptions", "compute_dvh", "compute_dvhs", "shape_key"]

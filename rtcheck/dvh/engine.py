@@ -87,6 +87,11 @@ class Combination:
         return found
 
 
+def shape_key(shape: "Roi | Combination") -> object:
+    """A hashable key of an ROI (its number) or a derived structure (its name), for caching DVHs."""
+    return ("derived", shape.name) if isinstance(shape, Combination) else shape.number
+
+
 def _following_vertex(sizes: np.ndarray) -> np.ndarray:
     """For polygons of ``sizes`` vertices stored one after another: the index of each
     vertex's successor, the last vertex of a polygon closing back to its first."""

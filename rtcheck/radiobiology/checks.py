@@ -20,7 +20,7 @@ from typing import Callable
 
 from rtcheck.dicom.dose import DoseGrid
 from rtcheck.dicom.planset import PlanSet
-from rtcheck.dvh import Combination, DoseVolumeHistogram, EngineOptions, compute_dvh
+from rtcheck.dvh import DoseVolumeHistogram, EngineOptions, compute_dvh, shape_key
 from rtcheck.errors import MetricUndefinedError
 from rtcheck.metrics.evaluate import metric_value
 from rtcheck.radiobiology.alpha_beta import structure_alpha_beta_gy
@@ -30,10 +30,6 @@ from rtcheck.results import CheckOutcome, Status
 
 # A structure is inside the prior grid when its coverage DVH's minimum is 1 (to float precision).
 _COVERED = 1.0 - 1e-6
-
-
-def _key(shape) -> object:
-    return ("derived", shape.name) if isinstance(shape, Combination) else shape.number
 
 
 class BiologicalEvaluation:
@@ -72,7 +68,7 @@ class BiologicalEvaluation:
         return self._grids[key]
 
     def _dvh(self, shape, grid_key: tuple, grid: Callable[[], DoseGrid]) -> DoseVolumeHistogram:
-        key = (_key(shape), *grid_key)
+        key = (shape_key(shape), *grid_key)
         if key not in self._dvhs:
             self._dvhs[key] = compute_dvh(shape, self._grid(grid_key, grid), plane_spacing_mm=self.spacing, options=self.engine)
         return self._dvhs[key]
