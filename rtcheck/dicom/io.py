@@ -223,6 +223,8 @@ def read_received_dataset(data: bytes, name: str) -> Dataset:
     path = Path(name)
     try:
         ds = pydicom.dcmread(BytesIO(data))
+        if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:  # Type 1 in the SOP Common Module (PS3.3 C.12.1)
+            raise TruncatedFileError(path, "data set without SOP Class UID or SOP Instance UID (cut short?)")
         _check_no_partial_element_at_end(ds, len(data), path)
         _check_complete_nested(ds, path)
         _check_pixel_data_length(ds, path)

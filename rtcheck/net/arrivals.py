@@ -61,6 +61,7 @@ class ArrivalWorker:
         self._status_listeners: list[Callable[[list[PlanState]], None]] = []
         self._last_status: list[PlanState] | None = None
         self._status_stale = False  # an arrival since the status was last published
+        self._status_error = ""  # why the status could not be published last time
         self._thread = threading.Thread(target=self._run, name="rtcheck-checks", daemon=True)
 
     def start(self) -> None:
@@ -189,6 +190,10 @@ class ArrivalWorker:
             try:
                 callback(status)
             except Exception as exc:  # noqa: BLE001 - the status is a courtesy; checks go on, it is tried again
-                log_event(LOG, logging.WARNING, "status-not-written", error=f"{type(exc).__name__}: {exc}")
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self._status_error:  # once per kind of failure, not once per arrival on a full disk
+                    log_event(LOG, logging.WARNING, "status-not-written", error=error)
+                self._status_error = error
                 return
         self._last_status = status
+        self._status_error = ""

@@ -63,11 +63,14 @@ class ConnectionGate:
         self._lock = threading.Lock()
         self._open: dict[socket.socket, _Connection] = {}
         self._dropped: dict[tuple[str, str], _Dropped] = {}
+        self._closed = False  # after close_all: every new connection is refused
 
     def admit(self, sock: socket.socket, address: str) -> bool:
         """Whether to serve a new connection from ``address`` (closing a silent one to make room if need be)."""
         evicted: list[tuple[socket.socket, _Connection]] = []
         with self._lock:
+            if self._closed:
+                return False
             self._purge()
             admitted = True
             for scope, limit in (("address", self.limits.max_per_address), ("all", self.limits.max_connections)):
@@ -111,8 +114,9 @@ class ConnectionGate:
                 del self._open[sock]
 
     def close_all(self) -> None:
-        """Close every connection still open (the listener is stopping)."""
+        """Close every connection still open and refuse any later one (the listener is stopping)."""
         with self._lock:
+            self._closed = True
             sockets = list(self._open)
             self._open.clear()
         for sock in sockets:

@@ -227,7 +227,12 @@ class Listener:
             (self.store / STATUS_FILE).unlink()  # no listener: `rtcheck listen --status` then reads DIR alone
         except OSError:
             pass
-        threads_left = [t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+        threads_left = []
+        for thread in threading.enumerate():  # association threads end once their sockets are closed
+            if thread not in (threading.current_thread(), threading.main_thread()) and not thread.daemon:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    threads_left.append(thread.name)
         log_event(LOG, logging.INFO, "stopped", stored=self._stats.stored, refused=self._stats.refused,
                   pending_plans=len(pending), aborted=aborted, seconds=round(time.monotonic() - started, 3))
         return ended and server_done.is_set() and not threads_left
