@@ -20,7 +20,7 @@ from rtcheck.errors import MetricUndefinedError, SelectionError
 from rtcheck.evaluation import CheckOptions, check_plan_set, choose_arm
 from rtcheck.metrics.evaluate import metric_value
 from rtcheck.metrics.grammar import Metric, parse_metric
-from rtcheck.protocol.loader import find_protocol
+from rtcheck.protocol.library import find_protocol
 from rtcheck.protocol.matching import normalise_name
 from rtcheck.protocol.model import Protocol
 from rtcheck.results import CheckResult

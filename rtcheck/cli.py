@@ -382,7 +382,7 @@ def protocols(ctx, output_format):
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(output_format):
     """List the available protocols and their arms."""
-    from rtcheck.protocol.loader import list_protocols
+    from rtcheck.protocol.library import list_protocols
 
     found = list_protocols()
     if output_format == "json":
@@ -403,7 +403,7 @@ def list_command(output_format):
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def show_command(protocol_id, output_format):
     """Show a protocol: structures, arms, prescriptions and constraints with their sources."""
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
     from rtcheck.render.protocol import describe_protocol, protocol_document
 
     protocol = find_protocol(protocol_id)
@@ -419,7 +419,7 @@ def show_command(protocol_id, output_format):
 def validate_command(files, output_format):
     """Validate protocol files: every file is reported; exit 2 if any is invalid."""
     from rtcheck.errors import ProtocolError
-    from rtcheck.protocol.loader import load_protocol_file
+    from rtcheck.protocol.library import load_protocol_file
 
     reports = []
     for path in files:
@@ -476,7 +476,7 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
 
     from rtcheck.net.logs import configure
     from rtcheck.net.scp import Listener, ListenerConfig
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
 
     protocol = find_protocol(protocol_id)
     protocol.ensure_checkable(arm)
