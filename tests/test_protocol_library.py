@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from rtcheck.errors import ProtocolError, UnknownProtocolError
-from rtcheck.protocol import library
+from rtcheck.protocol import Comparison, DoseSetBy, Operation, Role, library
 from rtcheck.protocol.overlay import merge_overlay, overlay_extends
 from rtcheck.protocol.schema import parse_protocol
 
@@ -150,6 +150,20 @@ def test_validation_of_a_document_names_the_source_and_the_entry(mutate, entry, 
     assert (info.value.source, info.value.entry) == ("trial.yaml", entry)
     assert words in info.value.reason
     assert str(info.value) == f"trial.yaml: {entry}: {info.value.reason}"
+
+
+def test_coded_words_are_str_enums_that_read_as_the_file_says():
+    protocol = library.find_protocol(SEED_ID)
+    assert protocol.structures["PTV"].role is Role.TARGET and protocol.structures["Heart"].role == "oar"
+    rx = protocol.arm("cr-pr").prescriptions[0]
+    assert rx.dose_set_by is DoseSetBy.TRIAL and rx.dose_set_by == "trial"
+    lungs = next(c for c in protocol.arm("cr-pr").constraints if c.id == "lungs-v20")
+    assert lungs.per_protocol.operator in (Comparison.LESS, Comparison.LESS_OR_EQUAL) and lungs.per_protocol.is_upper_limit
+    derived = {name: s.derived for name, s in protocol.structures.items() if s.derived}
+    assert derived["Lungs"].operation is Operation.UNION and str(derived["Lungs"]) == "Lung_L | Lung_R"
+    # What reports print: the word itself, in text, f-strings and JSON.
+    assert (str(Role.TARGET), f"{Operation.SUBTRACT}", f"[{DoseSetBy.SITE}]") == ("target", "subtract", "[site]")
+    assert json.dumps({Operation.UNION: [Role.OAR, Comparison.LESS_OR_EQUAL]}) == '{"union": ["oar", "<="]}'
 
 
 def _copy_of_seed(folder: Path, name: str, protocol_id: str) -> Path:

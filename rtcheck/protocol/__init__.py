@@ -8,22 +8,30 @@
 from rtcheck.protocol.library import find_protocol, list_protocols, load_protocol_file, register_importer
 from rtcheck.protocol.model import (
     Arm,
+    Comparison,
     Constraint,
     Derivation,
+    DoseSetBy,
     Eqd2Window,
+    Operation,
     Prescription,
     Protocol,
+    Role,
     StructureSpec,
     Threshold,
 )
 
 __all__ = [
     "Arm",
+    "Comparison",
     "Constraint",
     "Derivation",
+    "DoseSetBy",
     "Eqd2Window",
+    "Operation",
     "Prescription",
     "Protocol",
+    "Role",
     "StructureSpec",
     "Threshold",
     "find_protocol",

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rtcheck.errors import ProtocolError
-from rtcheck.protocol.model import Protocol
+from rtcheck.protocol.model import DoseSetBy, Protocol
 from rtcheck.protocol.schema import OVERLAY_SCHEMA, Validator, parse_constraint, parse_prescription, parse_structures
 
 __all__ = ["merge_overlay", "overlay_extends", "overlay_notes"]
@@ -250,7 +250,7 @@ def _override_prescription(v: Validator, entry: str, target: str, changes: Any, 
     rx = items[0]
     changes = v.mapping(changes, entry, required={"source"}, optional=_DOSE_FIELDS | {"window"})
     source = v.text(changes["source"], f"{entry}.source")
-    if rx.get("dose_set_by", "trial") != "site":
+    if rx.get("dose_set_by", DoseSetBy.TRIAL.value) != DoseSetBy.SITE:
         extra = sorted(changes.keys() - {"tolerance", "source"})
         if extra:
             raise v.fail(

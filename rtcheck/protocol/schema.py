@@ -14,7 +14,20 @@ from typing import Any
 from rtcheck.errors import MetricSyntaxError, ProtocolError
 from rtcheck.metrics.grammar import Metric, parse_metric
 from rtcheck.radiobiology.protocol_fields import KEYS as BIOLOGY_KEYS, parse_biology_fields
-from rtcheck.protocol.model import Arm, Constraint, Derivation, Eqd2Window, Prescription, Protocol, StructureSpec, Threshold
+from rtcheck.protocol.model import (
+    Arm,
+    Comparison,
+    Constraint,
+    Derivation,
+    DoseSetBy,
+    Eqd2Window,
+    Operation,
+    Prescription,
+    Protocol,
+    Role,
+    StructureSpec,
+    Threshold,
+)
 
 __all__ = [
     "OVERLAY_SCHEMA",
@@ -31,8 +44,9 @@ SCHEMA = "rtcheck.protocol/1"
 OVERLAY_SCHEMA = "rtcheck.overlay/1"
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _THRESHOLD = re.compile(r"^\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*(Gy|cGy|%|cc)\s*$")
-_ROLES = ("target", "oar", "other")
-_OPERATIONS = ("union", "intersection", "subtract")
+_ROLES = tuple(role.value for role in Role)
+_OPERATIONS = tuple(operation.value for operation in Operation)
+_DOSE_SET_BY = tuple(who.value for who in DoseSetBy)
 # A prescription's total must equal fractions x dose per fraction to this relative precision.
 _RX_CONSISTENCY = 0.005
 
@@ -95,7 +109,7 @@ class Validator:
         op, number, unit = match.groups()
         if unit != metric.output_unit:
             raise self.fail(entry, f"unit {unit} does not match the metric {metric.text}'s output unit {metric.output_unit}")
-        return Threshold(op, float(number), unit)
+        return Threshold(Comparison(op), float(number), unit)
 
 
 def parse_structures(v: Validator, raw: Any) -> dict[str, StructureSpec]:
@@ -110,13 +124,13 @@ def parse_structures(v: Validator, raw: Any) -> dict[str, StructureSpec]:
         derived = _derivation(v, body.get("derived"), f"{entry}.derived", raw)
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases) or (not aliases and derived is None):
             raise v.fail(f"{entry}.aliases", "expected a list of names (non-empty unless the structure is derived)")
-        role = body.get("role", "oar")
+        role = body.get("role", Role.OAR.value)
         if role not in _ROLES:
             raise v.fail(f"{entry}.role", f"expected one of {', '.join(_ROLES)}, got {role!r}")
         specs[str(name)] = StructureSpec(
             name=str(name),
             tg263=v.text(body.get("tg263", name), f"{entry}.tg263"),
-            role=role,
+            role=Role(role),
             aliases=tuple(a.strip() for a in aliases),
             derived=derived,
         )
@@ -136,7 +150,7 @@ def _derivation(v: Validator, raw: Any, entry: str, structures: dict) -> Derivat
     for operand in operands:
         if operand not in structures:
             raise v.fail(f"{entry}.{operation}", f"unknown structure {operand!r}; defined: {', '.join(map(str, structures))}")
-    return Derivation(operation, tuple(operands))
+    return Derivation(Operation(operation), tuple(operands))
 
 
 def _check_acyclic(v: Validator, name: str, specs: dict[str, StructureSpec], path: tuple[str, ...]) -> None:
@@ -220,14 +234,15 @@ def parse_prescription(v: Validator, raw: Any, entry: str, structures: Mapping[s
     target = body["target"]
     if target not in structures:
         raise v.fail(f"{entry}.target", f"unknown structure {target!r}; defined: {', '.join(structures)}")
-    set_by = body.get("dose_set_by", "trial")
-    if set_by not in ("trial", "site"):
-        raise v.fail(f"{entry}.dose_set_by", f"expected trial or site, got {set_by!r}")
+    raw_set_by = body.get("dose_set_by", DoseSetBy.TRIAL.value)
+    if raw_set_by not in _DOSE_SET_BY:
+        raise v.fail(f"{entry}.dose_set_by", f"expected {' or '.join(_DOSE_SET_BY)}, got {raw_set_by!r}")
+    set_by = DoseSetBy(raw_set_by)
     windows = [key for key in ("default_window", "window") if key in body]
     given = [key for key in _DOSE_KEYS if key in body]
-    if set_by == "trial" and windows:
+    if set_by is DoseSetBy.TRIAL and windows:
         raise v.fail(f"{entry}.{windows[0]}", "an EQD2 window is for a dose set by the site (dose_set_by: site)")
-    if set_by == "site" and not given:
+    if set_by is DoseSetBy.SITE and not given:
         if len(windows) != 1:
             raise v.fail(entry, "a site-set prescription without a dose needs one EQD2 window: default_window (an rtcheck default) or window (the site's)")
         if "tolerance" in body:
@@ -236,7 +251,7 @@ def parse_prescription(v: Validator, raw: Any, entry: str, structures: Mapping[s
         return Prescription(
             target=target, total_dose_gy=None, fractions=None, dose_per_fraction_gy=None,
             per_protocol_pct=0.0, variation_acceptable_pct=None, tolerance_source="",
-            source=v.text(body["source"], f"{entry}.source"), dose_set_by="site",
+            source=v.text(body["source"], f"{entry}.source"), dose_set_by=DoseSetBy.SITE,
             window=_window(v, body[key], f"{entry}.{key}", is_default=key == "default_window"),
         )
     if windows:
