@@ -161,7 +161,7 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
           prior_dose, prior_fractions, prior_interval_months):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
-    from rtcheck.evaluation import CheckOptions
+    from rtcheck.grading import CheckOptions
 
     if anonymize and not (html_path or pdf_path):
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
@@ -329,7 +329,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
     Exit 2 if any set could not be checked (its row in the summary says why), else 1 or 0 as `check`.
     """
     from rtcheck.batch import run_batch
-    from rtcheck.evaluation import CheckOptions
+    from rtcheck.grading import CheckOptions
 
     if anonymize and not html:
         raise click.UsageError("--anonymize applies to the --html reports; give --html")

@@ -16,7 +16,7 @@ from dicom_factory import Case, RoiShape
 from rtcheck.api import check_paths, dvh_statistics
 from rtcheck.dicom.dose import DoseGrid
 from rtcheck.errors import InputError, MetricSyntaxError, ProtocolError, SelectionError
-from rtcheck.evaluation import CheckOptions
+from rtcheck.grading import CheckOptions
 from rtcheck.metrics.grammar import Biology, parse_metric
 from rtcheck.protocol.library import load_protocol_file
 from rtcheck.radiobiology.alpha_beta import default_alpha_beta_gy, roi_alpha_beta_gy
