@@ -1,5 +1,9 @@
 """What the command line does, callable from Python.
 
+Each plan set is linked once (:mod:`rtcheck.dicom.references`): ``check_paths`` links
+what it reads; ``batch`` and ``listen`` link while they find sets and pass each set to
+:func:`check_linked_set`.
+
 >>> from rtcheck.api import check_paths, dvh_statistics
 >>> results = check_paths(["sample_plans/cr-pr-compliant"], "escc-induction-icrt-ccrt", "cr-pr")
 >>> results[0].verdict
@@ -12,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtcheck.dicom.io import read_dataset
-from rtcheck.dicom.planset import LoadedInputs, PlanSet, build_dvh_set, build_plan_set, load_inputs, select_plans
+from rtcheck.dicom.planset import LoadedInputs, PlanSet, build_dvh_set, build_plan_set, load_inputs, load_linked, select_sets
+from rtcheck.dicom.references import LinkedSet
 from rtcheck.dicom.sop import RTObjectKind
 from rtcheck.dvh import EngineOptions, compute_dvh
 from rtcheck.dvh.tps import TpsComparison, TpsDvh, compare_with_tps, read_tps_dvhs, stored_statistics_notes
@@ -53,15 +58,30 @@ def check_paths(
     protocol = checkable_protocol(protocol, arm, options)
     inputs = load_inputs(paths)
     results = []
-    for selected in select_plans(inputs, plan):
-        plan_set = build_plan_set(selected, inputs)
-        chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
-        result = check_plan_set(plan_set, protocol, chosen, options)
-        result.notes[:0] = inputs.skipped + ([note] if note else [])
-        _compare_check_with_tps(result, plan_set, inputs)
-        _identify(result, plan_set, inputs)
+    for linked in select_sets(inputs, plan):
+        result = _check_linked(linked, inputs, protocol, arm, options)
+        result.notes[:0] = inputs.skipped
         results.append(result)
     return results
+
+
+def check_linked_set(
+    linked: LinkedSet, protocol: str | Protocol, arm: str, *, options: CheckOptions = CheckOptions()
+) -> CheckResult:
+    """Check one plan set linked already (by batch discovery or the listener's catalogue, see
+    :func:`rtcheck.dicom.references.link`) against ``arm`` of ``protocol``: its files are read, not linked again."""
+    protocol = checkable_protocol(protocol, arm, options)
+    return _check_linked(linked, load_linked(linked), protocol, arm, options)
+
+
+def _check_linked(linked: LinkedSet, inputs: LoadedInputs, protocol: Protocol, arm: str, options: CheckOptions) -> CheckResult:
+    plan_set = build_plan_set(linked, inputs)
+    chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
+    result = check_plan_set(plan_set, protocol, chosen, options)
+    result.notes[:0] = [*linked.notes, *([note] if note else [])]
+    _compare_check_with_tps(result, plan_set, inputs)
+    _identify(result, plan_set, inputs)
+    return result
 
 
 def _identify(result: CheckResult, plan_set: PlanSet, inputs: LoadedInputs) -> None:
