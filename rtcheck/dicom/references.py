@@ -37,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydicom.dataset import Dataset
 
@@ -367,7 +367,7 @@ class Gap:
     awaited: str = ""
     error: type[InputError] = MissingObjectError
 
-    def raise_error(self, more: str = "") -> None:
+    def raise_error(self, more: str = "") -> NoReturn:
         raise self.error(self.path, self.reason + more)
 
 
