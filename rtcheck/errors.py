@@ -27,7 +27,11 @@ class NotDicomError(InputError):
     """The file is not a DICOM file (no preamble/DICM prefix, no parsable data set)."""
 
 
-class TruncatedFileError(InputError):
+class DamagedFileError(InputError):
+    """A DICOM file (by its DICM prefix or file meta) whose data set cannot be read to the elements needed."""
+
+
+class TruncatedFileError(DamagedFileError):
     """The file ends before the data set it announces.
 
     ``sop_class_uid`` is the SOP Class UID read before the damage ("" if unknown).

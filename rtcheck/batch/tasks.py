@@ -54,22 +54,21 @@ def failed(plan_set: PlanSetFiles, error: str, *, internal: bool = False) -> Tas
 
 
 def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskResult:
-    """Check one plan set; an input problem or a bug becomes the result's ``error``, never an exception."""
-    from rtcheck.api import check_paths
+    """Check one plan set as discovery linked it; an input problem or a bug becomes the result's ``error``,
+    never an exception."""
+    from rtcheck.api import check_linked_set
     from rtcheck.render.json import render_checks
     from rtcheck.results import Status
 
-    if plan_set.error:
-        return failed(plan_set, plan_set.error)
+    if plan_set.error or plan_set.linked is None:
+        return failed(plan_set, plan_set.error or "internal error: a plan set without its linked files", internal=not plan_set.error)
     try:
-        results = check_paths(list(plan_set.files), settings.protocol, settings.arm, plan=plan_set.plan_uid, options=settings.options)
+        result = check_linked_set(plan_set.linked, settings.protocol, settings.arm, options=settings.options)
     except RtcheckError as exc:
         return failed(plan_set, str(exc))
     except Exception as exc:  # noqa: BLE001 - one set's bug must not stop the batch
         return failed(plan_set, _internal(exc), internal=True)
-    if len(results) != 1:
-        return failed(plan_set, f"internal error: {len(results)} results for one plan", internal=True)
-    [result] = results
+    results = [result]
     required = [c.status for c in result.checks if c.required]
     outcome = TaskResult(
         key=plan_set.key,

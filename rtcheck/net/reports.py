@@ -77,11 +77,10 @@ class PlanChecker:
         uid = files.plan.sop_instance_uid
         started = time.monotonic()
         began_ns = time.time_ns()
-        paths = [str(p) for p in files.paths]
         try:
-            from rtcheck.api import check_paths
+            from rtcheck.api import check_linked_set
 
-            [result] = check_paths(paths, self.protocol, self.arm, plan=uid)
+            result = check_linked_set(files.linked, self.protocol, self.arm)
         except RtcheckError as exc:
             self._write_error(files, str(exc), started, began_ns)
             return
