@@ -7,8 +7,6 @@ input error; 3 internal error (a bug: please report it).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
@@ -37,9 +35,10 @@ def _warn(message: str) -> None:
 
 
 def _paint(text: str, status: Status) -> str:
-    from rtcheck.render.terminal import STATUS_COLOURS
+    from rtcheck.render.style import STATUS_STYLES
 
-    return click.style(text, fg=STATUS_COLOURS[status], bold=status is not Status.PER_PROTOCOL)
+    style = STATUS_STYLES[status]
+    return click.style(text, fg=style.terminal_colour, bold=style.terminal_bold)
 
 
 def _overwrites_an_input(path: str, inputs) -> bool:
@@ -223,90 +222,9 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare
     )
     for note in notes:
         _warn(note)
+    from rtcheck.render.dvh import DvhReport, render_dvh
 
-    def number(value, digits=3):
-        return None if value is None else round(value, digits)
-
-    tps_names = ["volume_cc", "mean_gy", "d95_gy", "d2cc_gy"]
-
-    def tps_fields(r) -> dict:
-        if r.tps is None:
-            return {"tps": None, "tps_difference": None, "tps_relative_difference_pct": None, "tps_flagged": None}
-        q = r.tps.quantities
-        return {
-            "tps": {name: number(q[name].tps, 4) for name in tps_names},
-            "tps_difference": {name: number(q[name].difference, 4) for name in tps_names},
-            "tps_relative_difference_pct": {name: number(q[name].relative_difference_pct, 2) for name in tps_names},
-            "tps_flagged": r.tps.flagged,
-        }
-
-    if output_format == "json":
-        from rtcheck.render.json import dvh_document
-
-        payload = [
-            {
-                "name": r.name,
-                "roi_number": r.roi_number,
-                "volume_cc": number(r.volume_cc),
-                "outside_dose_grid_pct": number(r.outside_dose_grid_pct),
-                "min_gy": number(r.min_gy, 4),
-                "mean_gy": number(r.mean_gy, 4),
-                "max_gy": number(r.max_gy, 4),
-                "metrics": {k: number(v, 4) for k, v in r.metrics.items()},
-                **(tps_fields(r) if compare_tps else {}),
-                "notes": r.notes,
-            }
-            for r in rows
-        ]
-        click.echo(json.dumps(dvh_document(payload), indent=2, ensure_ascii=False))
-        return
-    headers = ["structure", "roi_number", "volume_cc", "outside_pct", "min_gy", "mean_gy", "max_gy", *metrics]
-    if compare_tps and output_format == "csv":
-        headers += [f"{prefix}_{name}" for name in tps_names for prefix in ("tps", "diff")] + ["tps_flagged"]
-    table_rows = []
-    for r in rows:
-        values = [r.volume_cc, r.outside_dose_grid_pct, r.min_gy, r.mean_gy, r.max_gy, *(r.metrics.get(m) for m in metrics)]
-        if compare_tps and output_format == "csv":
-            values += [getattr(r.tps.quantities[name], attr) if r.tps else None for name in tps_names for attr in ("tps", "difference")]
-        cells = ["" if v is None else f"{v:.3f}" if output_format == "csv" else f"{v:.2f}" for v in values]
-        if compare_tps and output_format == "csv":
-            cells.append("" if r.tps is None else ";".join(r.tps.flagged))
-        table_rows.append([r.name, str(r.roi_number), *cells])
-    if output_format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(table_rows)
-        click.echo(buffer.getvalue(), nl=False)
-        return
-    from rtcheck.render.terminal import table
-
-    click.echo("\n".join(table(headers, [[c or "-" for c in row] for row in table_rows])))
-    for r in rows:
-        for note in r.notes:
-            click.echo(f"  {r.name}: {note}")
-    if compare_tps:
-        from rtcheck.dvh.tps import TOLERANCE_TEXT
-
-        def pair(q) -> str:
-            if q.rtcheck is None and q.tps is None:
-                return "-"
-            ours = "-" if q.rtcheck is None else f"{q.rtcheck:.2f}"
-            theirs = "-" if q.tps is None else f"{q.tps:.2f}"
-            difference = "" if q.difference is None else f" ({q.difference:+.2f}{' !' if q.flagged else ''})"
-            return f"{ours} / {theirs}{difference}"
-
-        compared = [r for r in rows if r.tps is not None]
-        click.echo("")
-        click.echo("Planning system DVHs: rtcheck / planning system (difference, ! above tolerance)")
-        tps_rows = [
-            [r.name, *(pair(r.tps.quantities[name]) for name in tps_names), ", ".join(r.tps.flagged) or "-"] for r in compared
-        ]
-        click.echo("\n".join(table(["structure", "volume_cc", "mean_gy", "D95%_gy", "D2cc_gy", "flagged"], tps_rows)))
-        click.echo(f"Tolerance: {TOLERANCE_TEXT}.")
-        without = [r.name for r in rows if r.tps is None]
-        if without and compared:
-            click.echo(f"No planning-system DVH: {', '.join(without)}")
+    click.echo(render_dvh(DvhReport(rows, metrics, compare_tps), output_format), nl=False)
 
 
 @main.command()
