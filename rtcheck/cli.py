@@ -41,39 +41,6 @@ def _paint(text: str, status: Status) -> str:
     return click.style(text, fg=style.terminal_colour, bold=style.terminal_bold)
 
 
-def _overwrites_an_input(path: str, inputs) -> bool:
-    """True when writing ``path`` would replace an input: a path given, or a DICOM file inside a folder given.
-
-    A new file (or an old report) inside an input folder is fine: reports often sit beside the plan.
-    """
-    target = os.path.realpath(path)
-    for given in inputs:
-        real = os.path.realpath(given)
-        if target == real:
-            return True
-        if os.path.isdir(real) and os.path.isfile(target) and os.path.commonpath([real, target]) == real:
-            from rtcheck.dicom.io import is_dicom_file
-
-            if is_dicom_file(target):
-                return True
-    return False
-
-
-def _write_report(path: str, text: str | bytes, inputs) -> None:
-    """Write a report file (text as UTF-8, or bytes as they are), refusing to overwrite an input (rtcheck never modifies inputs)."""
-    if _overwrites_an_input(path, inputs):
-        _fail(f"{path}: is one of the inputs; choose another report file")
-    try:
-        if isinstance(text, bytes):
-            with open(path, "wb") as binary:
-                binary.write(text)
-            return
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as exc:
-        _fail(f"{path}: cannot write the report ({exc.strerror or exc})")
-
-
 def _verdict_exit_code(verdicts: list[str], fail_on: str) -> int:
     """1 when any verdict fails (a deviation, a check not evaluated; a variation too with --fail-on variation), else 0."""
     failing = {Status.DEVIATION_UNACCEPTABLE.value, Status.NOT_EVALUATED.value}
@@ -166,33 +133,23 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
     options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
-    if html_path or pdf_path:
-        from rtcheck.render.html import render_html
+    from rtcheck.files import InputGuard, OutputPlace, write_output
+    from rtcheck.render.outputs import RenderOptions, Rendering
 
-        report = render_html(results, anonymize=anonymize, generated_at=datetime.now(timezone.utc))
-        if pdf_path:
-            from rtcheck.render.pdf import layout_html
-
-            _write_report(pdf_path, layout_html(report).write_pdf(), paths)
-        if html_path:
-            _write_report(html_path, report, paths)
-    if junit_path:
-        from rtcheck.render.junit import render_junit
-
-        _write_report(junit_path, render_junit(results), paths)
+    rendering = Rendering(results, RenderOptions(
+        anonymize=anonymize, generated_at=datetime.now(timezone.utc), paint=_paint if sys.stdout.isatty() else None,
+    ))
+    # Report files may sit beside the plan, never over one of its files.
+    guard = InputGuard.of(paths, OutputPlace.BESIDE_INPUTS)
+    for name, report_path in (("pdf", pdf_path), ("html", html_path), ("junit", junit_path)):
+        if report_path:
+            write_output(report_path, rendering[name], guard)
     if output_format == "json":
-        from rtcheck.render.json import render_checks
-
         for result in results:
             for note in result.notes:
                 if note.endswith("skipped") or ": skipped, " in note:
                     _warn(note)
-        click.echo(render_checks(results))
-    else:
-        from rtcheck.render.terminal import render_check
-
-        colour = sys.stdout.isatty()
-        click.echo("\n\n".join(render_check(r, _paint if colour else None) for r in results))
+    click.echo(rendering.text(output_format))
     sys.exit(_verdict_exit_code([r.verdict.value for r in results], fail_on))
 
 
