@@ -43,6 +43,7 @@ from rtcheck.net.storage import (
     instance_path,
     safe_modality,
 )
+from rtcheck.protocol.model import Protocol
 
 LOG = logging.getLogger("rtcheck.net")
 
@@ -77,7 +78,7 @@ class ListenerConfig:
     store: Path
     port: int
     ae_title: str
-    protocol: object  # rtcheck.protocol.model.Protocol
+    protocol: Protocol
     arm: str
     bind: str = "127.0.0.1"
     allowed_calling_aes: tuple[str, ...] = ()
