@@ -8,7 +8,7 @@ written by the one process that checks the output paths.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from rtcheck import __version__
@@ -29,6 +29,11 @@ class BatchSettings:
     anonymize: bool = False
     generated_at: datetime | None = None  # the report date of every HTML report (the batch's start)
 
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The reports written per plan set, by format name, in the order they are written."""
+        return ("json", "html") if self.html else ("json",)
+
 
 @dataclass
 class TaskResult:
@@ -43,8 +48,7 @@ class TaskResult:
     notes: tuple[str, ...] = ()
     error: str = ""
     internal: bool = False  # the error is a bug, not the input's fault
-    json_text: str | None = None
-    html_text: str | None = None
+    reports: dict[str, str] = field(default_factory=dict)  # format name (rtcheck.render.outputs.FORMATS) -> text
     rtcheck_version: str = __version__
 
 
@@ -57,7 +61,7 @@ def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskRes
     """Check one plan set as discovery linked it; an input problem or a bug becomes the result's ``error``,
     never an exception."""
     from rtcheck.api import check_linked_set
-    from rtcheck.render.json import render_checks
+    from rtcheck.render.outputs import RenderOptions, Rendering
     from rtcheck.results import Status
 
     if plan_set.error or plan_set.linked is None:
@@ -79,12 +83,10 @@ def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskRes
         not_evaluated=required.count(Status.NOT_EVALUATED),
         notes=plan_set.notes,
     )
+    rendering = Rendering(results, RenderOptions(anonymize=settings.anonymize, generated_at=settings.generated_at))
     try:
-        outcome.json_text = render_checks(results)
-        if settings.html:
-            from rtcheck.render.html import render_html
-
-            outcome.html_text = render_html(results, anonymize=settings.anonymize, generated_at=settings.generated_at)
+        for name in settings.formats:
+            outcome.reports[name] = rendering.text(name)
     except Exception as exc:  # noqa: BLE001
         outcome.error, outcome.internal = _internal(exc), True
     return outcome
