@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from dicom_factory import RT_DOSE, _base
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, RLELossless, generate_uid
 
 from rtcheck.dicom.dose import (
     EDGE_TOLERANCE_MM,
@@ -46,7 +47,8 @@ ORIENTATIONS = {
 
 
 def write_dose(path: Path, x: np.ndarray, y: np.ndarray, z: np.ndarray, orientation: str = "standard",
-               frames_descending: bool = False, bits: int = 32) -> Path:
+               frames_descending: bool = False, bits: int = 32, bits_stored: int | None = None,
+               syntax: str = ExplicitVRLittleEndian) -> Path:
     """An RT Dose of ``field`` on the ascending axes x, y, z (mm), stored in the given pixel layout."""
     row_dir, col_dir = (np.array(v, dtype=float) for v in ORIENTATIONS[orientation])
     # Pixel (r, c) lies at origin + c * spacing * row_dir + r * spacing * col_dir.
@@ -75,11 +77,16 @@ def write_dose(path: Path, x: np.ndarray, y: np.ndarray, z: np.ndarray, orientat
     ds.Rows, ds.Columns = len(along_col), len(along_row)
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = bits
-    ds.HighBit = bits - 1
+    ds.BitsAllocated, ds.BitsStored = bits, bits_stored or bits
+    ds.HighBit = ds.BitsStored - 1
     ds.PixelRepresentation = 0
     counts = np.round(dose / scaling)
-    ds.PixelData = counts.astype(f"<u{bits // 8}").tobytes()
+    big = syntax == ExplicitVRBigEndian
+    ds.PixelData = counts.astype(f"{'>' if big else '<'}u{bits // 8}").tobytes()
+    if big:
+        ds.file_meta.TransferSyntaxUID = syntax
+    if syntax == RLELossless:
+        ds.compress(RLELossless)
     ds.save_as(path, enforce_file_format=True)
     return path
 
@@ -197,3 +204,33 @@ def test_plane_interpolation_gives_the_dvh_engine_values_and_changes_across_voxe
     values = plane.values(grid.dose_gy[1:4])
     assert np.array_equal(np.isnan(values[0]), ~plane.inside)
     np.testing.assert_allclose(values[:, plane.inside], out[0][:, plane.inside], atol=1e-4)
+
+
+# --------------------------------------------------------------------------- reading the RT Dose
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_the_grid_is_the_stored_values_times_the_scaling_in_ascending_axes(tmp_path, orientation):
+    path = write_dose(tmp_path / "RD.dcm", X, Y, Z, orientation, frames_descending=True)
+    grid = load_dose(path)
+    ds = pydicom.dcmread(path)
+    # pydicom's own decoding, reordered by the file's geometry: the same float64 numbers.
+    stored = ds.pixel_array.astype(np.float64) * float(ds.DoseGridScaling)
+    row_dir, col_dir = ORIENTATIONS[orientation]
+    if row_dir[1]:
+        stored = stored.transpose(0, 2, 1)
+    if min(row_dir + col_dir) < 0:
+        stored = stored[:, ::-1, ::-1]
+    np.testing.assert_array_equal(grid.dose_gy, stored[::-1])
+
+
+@pytest.mark.parametrize(
+    "bits, stored, syntax",
+    [(16, 16, RLELossless), (32, 32, ExplicitVRBigEndian), (16, 15, ExplicitVRLittleEndian)],
+    ids=["rle-lossless", "big-endian", "bits-stored-15-of-16"],
+)
+def test_doses_pydicom_decodes_are_read_as_the_same_grid(tmp_path, bits, stored, syntax):
+    reference = load_dose(write_dose(tmp_path / "RD.dcm", X, Y, Z, "flipped", bits=bits))
+    other = load_dose(write_dose(tmp_path / "other.dcm", X, Y, Z, "flipped", bits=bits, bits_stored=stored, syntax=syntax))
+    np.testing.assert_array_equal(other.dose_gy, reference.dose_gy)
+    np.testing.assert_array_equal(other.x_mm, reference.x_mm)

@@ -105,6 +105,43 @@ def _float_list(ds: Dataset, keyword: str, path: Path, count: int | None = None)
     return values
 
 
+def _native_dtype(ds: Dataset) -> np.dtype | None:
+    """The numpy dtype of uncompressed pixel data that fills its bits, else None (pydicom decodes it)."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    if (
+        syntax is None or syntax.is_compressed or syntax.is_deflated or bits not in (16, 32)
+        or int(ds.get("BitsStored", 0) or 0) != bits or int(ds.get("SamplesPerPixel", 1) or 1) != 1
+        or not isinstance(ds.PixelData, (bytes, bytearray))
+    ):
+        return None
+    order = "<" if syntax.is_little_endian else ">"
+    kind = "i" if ds.get("PixelRepresentation", 0) == 1 else "u"
+    return np.dtype(f"{order}{kind}{bits // 8}")
+
+
+def _stored_values(ds: Dataset, path: Path, frames: int, rows: int, cols: int) -> np.ndarray:
+    """The stored pixel values as a (frames, rows, columns) integer array.
+
+    Uncompressed data whose values fill their bits (Bits Stored = Bits Allocated; PS3.3 C.8.8.3.4.1:
+    an RT Dose's Bits Allocated is 16 or 32) are viewed in place in the data set's bytes, without a copy; anything else is
+    decoded by pydicom.
+    """
+    dtype = _native_dtype(ds)
+    if dtype is not None:
+        count = frames * rows * cols
+        if len(ds.PixelData) < count * dtype.itemsize:
+            raise UnsupportedObjectError(
+                path, f"cannot decode RT Dose pixel data (it holds {len(ds.PixelData)} bytes, {count * dtype.itemsize} expected)"
+            )
+        return np.frombuffer(ds.PixelData, dtype=dtype, count=count).reshape(frames, rows, cols)
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # missing decoder, corrupt or truncated pixel data
+        raise UnsupportedObjectError(path, f"cannot decode RT Dose pixel data ({exc})") from None
+    return np.asarray(pixels).reshape(frames, rows, cols)
+
+
 def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
     """Build a DoseGrid from an RT Dose data set with pixel data.
 
@@ -137,14 +174,9 @@ def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
     if row_spacing <= 0 or col_spacing <= 0:
         raise UnsupportedObjectError(path, f"invalid PixelSpacing {row_spacing}, {col_spacing}")
 
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # missing decoder, corrupt or truncated pixel data
-        raise UnsupportedObjectError(path, f"cannot decode RT Dose pixel data ({exc})") from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     rows, cols = int(ds.Rows), int(ds.Columns)
-    pixels = np.asarray(pixels).reshape(frames, rows, cols)
-    dose = pixels.astype(np.float64) * float(ds.DoseGridScaling)
+    pixels = _stored_values(ds, path, frames, rows, cols)
 
     if frames > 1:
         offsets = np.array(_float_list(ds, "GridFrameOffsetVector", path, frames))
@@ -159,25 +191,32 @@ def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
             path, f"GridFrameOffsetVector starts at {offsets[0]}, neither 0 (relative) nor the grid's z {origin[2]} (absolute)"
         )
 
-    # Voxel centres along the in-plane axes, then reorder so x and y ascend.
+    # Voxel centres along the in-plane axes; the stored values are viewed (not copied) as (frame, y, x)
+    # with x and y ascending, then scaled frame by frame, in ascending z, into the one float array.
     col_positions = origin[row_axis[0]] + row_axis[1] * col_spacing * np.arange(cols)
     row_positions = origin[col_axis[0]] + col_axis[1] * row_spacing * np.arange(rows)
     if row_axis[0] == 1:  # rows run along x: transpose to (frame, y, x)
-        dose = dose.transpose(0, 2, 1)
+        pixels = pixels.transpose(0, 2, 1)
         x, y = row_positions, col_positions
     else:
         x, y = col_positions, row_positions
     if x[0] > x[-1]:
-        x, dose = x[::-1], dose[:, :, ::-1]
+        x, pixels = x[::-1], pixels[:, :, ::-1]
     if y[0] > y[-1]:
-        y, dose = y[::-1], dose[:, ::-1, :]
+        y, pixels = y[::-1], pixels[:, ::-1, :]
     order = np.argsort(z, kind="stable")
-    z, dose = z[order], dose[order]
+    z = z[order]
     if z.size > 1 and np.any(np.diff(z) <= 0):
         raise UnsupportedObjectError(path, "GridFrameOffsetVector has repeated frame positions")
+    # PS3.3 C.8.8.3, Dose Grid Scaling: "Scaling factor that when multiplied by the dose grid data found
+    # in Pixel Data (7FE0,0010) Attribute of the Image Pixel Module, yields grid doses in the dose units".
+    scaling = np.float64(float(ds.DoseGridScaling))
+    dose = np.empty((frames, y.size, x.size))
+    for k, frame in enumerate(order):
+        np.multiply(pixels[frame], scaling, out=dose[k])
 
     return DoseGrid(
-        dose_gy=np.ascontiguousarray(dose),
+        dose_gy=dose,
         x_mm=np.ascontiguousarray(x, dtype=float),
         y_mm=np.ascontiguousarray(y, dtype=float),
         z_mm=np.ascontiguousarray(z, dtype=float),
