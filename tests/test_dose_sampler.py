@@ -234,3 +234,27 @@ def test_doses_pydicom_decodes_are_read_as_the_same_grid(tmp_path, bits, stored,
     other = load_dose(write_dose(tmp_path / "other.dcm", X, Y, Z, "flipped", bits=bits, bits_stored=stored, syntax=syntax))
     np.testing.assert_array_equal(other.dose_gy, reference.dose_gy)
     np.testing.assert_array_equal(other.x_mm, reference.x_mm)
+
+
+# --------------------------------------------------------------------------- contours, converted once
+
+
+def test_an_roi_arranges_its_contours_by_plane_once(tmp_path):
+    from dicom_factory import Case, RoiShape
+
+    from rtcheck.dicom.io import read_dataset
+    from rtcheck.dicom.structures import Contour, parse_structure_set
+
+    case = Case([RoiShape("PTV", radius_mm=10.0, z_range_mm=(-4.0, 4.0))], dose=lambda x, y, z: np.full_like(x, 1.0))
+    path = case.write(tmp_path)["structure_set"]
+    roi = parse_structure_set(read_dataset(path), path).rois[0]
+    z, polygons = roi.planes()
+    np.testing.assert_array_equal(z, [-4.0, -2.0, 0.0, 2.0, 4.0])
+    assert [len(p) for p in polygons] == [1] * 5 and roi.planes()[1] is polygons  # kept, not remade
+    low, high = roi.bounds_mm()
+    np.testing.assert_allclose(low, [-10.0, -10.0, -4.0], atol=1e-9)
+    np.testing.assert_allclose(high, [10.0, 10.0, 4.0], atol=1e-9)
+    # A contour added afterwards (e.g. by a caller building an ROI) is seen.
+    roi.contours.append(Contour(6.0, np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])))
+    np.testing.assert_array_equal(roi.plane_positions_mm(), [-4.0, -2.0, 0.0, 2.0, 4.0, 6.0])
+    assert len(roi.planes()[1]) == 6

@@ -256,11 +256,7 @@ class _ContourStack:
     """One ROI's planes on a lattice: each plane's mask, and the mask at any z (mm)."""
 
     def __init__(self, roi: Roi, lattice: _Lattice, typical_spacing_mm: float) -> None:
-        by_plane: dict[float, list[np.ndarray]] = {}
-        for contour in roi.contours:
-            by_plane.setdefault(round(contour.z_mm, 3), []).append(contour.xy_mm)
-        self.z = np.array(sorted(by_plane))
-        self.polygons = [by_plane[float(z)] for z in self.z]
+        self.z, self.polygons = roi.planes()
         self.lattice = lattice
         self.typical = typical_spacing_mm
         self.areas = _plane_areas_mm2(self.polygons)
@@ -615,10 +611,8 @@ class _PlaneSampler:
 
 def _contour_bounds(rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:
     """Lowest and highest (x, y, z) of the contour points (mm)."""
-    contours = [c for roi in rois for c in roi.contours]
-    xy = np.concatenate([c.xy_mm for c in contours])
-    z = [c.z_mm for c in contours]
-    return np.append(xy.min(axis=0), min(z)), np.append(xy.max(axis=0), max(z))
+    bounds = [roi.bounds_mm() for roi in rois]
+    return np.min([low for low, _ in bounds], axis=0), np.max([high for _, high in bounds], axis=0)
 
 
 def compute_dvh(
