@@ -185,3 +185,33 @@ def test_a_check_whose_reports_cannot_be_written_is_retried_with_backoff_until_t
     assert len(attempts) == 4 and gaps[0] >= 0.01 and gaps[1] >= 0.02 and gaps[2] >= 0.04  # doubling
     retrying = [s for states in statuses for s in states if s.state in ("retrying", "checking") and s.attempts]
     assert retrying and "No space left on device: rtcheck-x.json" in retrying[0].reason
+
+
+def test_a_plan_falling_due_while_an_instance_is_catalogued_is_checked_once_with_it(tmp_path):
+    """The worker takes no plan between cataloguing an instance and marking its plans (the race that checked a set
+    twice under load: once seeing the new dose, once more because of it)."""
+    catalog = Catalog()
+    names = ("RS.dcm", "RP.dcm", "RD.dcm")
+    headers = {n: pydicom.dcmread(SAMPLE / n, stop_before_pixels=True) for n in names}
+    for name in names[:2]:
+        catalog.add(describe_instance(headers[name], SAMPLE / name))
+    plan = str(headers["RP.dcm"].SOPInstanceUID)
+    checked: list[list[Path]] = []
+    worker = ArrivalWorker(catalog, lambda files: checked.append(files.paths), settle_s=0.05)
+    worker.start()
+    try:
+        worker.arrived([plan])  # falls due 0.05 s from now: while the dose below is being catalogued
+
+        def add_dose() -> list[str]:
+            time.sleep(0.3)
+            assert worker.status()[0].state == "settling"  # not taken meanwhile
+            return catalog.add(describe_instance(headers["RD.dcm"], SAMPLE / "RD.dcm"))
+
+        worker.stored(add_dose)
+        deadline = time.monotonic() + LIMIT_S
+        while (worker.pending() or not checked) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # four settle times: a second check would have begun
+    finally:
+        assert worker.stop(LIMIT_S)
+    assert len(checked) == 1 and SAMPLE / "RD.dcm" in checked[0]

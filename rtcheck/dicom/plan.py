@@ -51,13 +51,15 @@ class Plan:
     label: str
     name: str
     frame_of_reference_uid: str
-    structure_set_uid: str
     patient_id: str
     patient_name: str
     fraction_groups: list[FractionGroup]
     targets: list[TargetPrescription]
     beam_numbers: list[int]
     notes: list[str] = field(default_factory=list)
+    # RTPlanDate and StudyDate as written (DICOM DA, YYYYMMDD), "" when absent: for reports.
+    plan_date: str = ""
+    study_date: str = ""
 
     @property
     def fractions(self) -> int | None:
@@ -89,7 +91,7 @@ def _float(value) -> float | None:
 
 
 def _parse_fraction_groups(ds: Dataset) -> list[FractionGroup]:
-    groups = []
+    groups: list[FractionGroup] = []
     for item in ds.get("FractionGroupSequence", []):
         beam_doses = [_float(b.get("BeamDose")) for b in item.get("ReferencedBeamSequence", [])]
         known = [d for d in beam_doses if d is not None]
@@ -121,7 +123,6 @@ def parse_plan(ds: Dataset, path: Path, kind: RTObjectKind) -> Plan:
     groups = _parse_fraction_groups(ds)
     beams_seq = ds.get("IonBeamSequence" if kind is RTObjectKind.ION_PLAN else "BeamSequence", [])
     beam_numbers = [n for n in (_int(b.get("BeamNumber")) for b in beams_seq) if n is not None]
-    structure_refs = ds.get("ReferencedStructureSetSequence", [])
     plan = Plan(
         path=path,
         kind=kind,
@@ -129,12 +130,13 @@ def parse_plan(ds: Dataset, path: Path, kind: RTObjectKind) -> Plan:
         label=str(ds.get("RTPlanLabel", "") or ""),
         name=str(ds.get("RTPlanName", "") or ""),
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
-        structure_set_uid=str(structure_refs[0].get("ReferencedSOPInstanceUID", "")) if structure_refs else "",
         patient_id=str(ds.get("PatientID", "") or ""),
         patient_name=str(ds.get("PatientName", "") or ""),
         fraction_groups=groups,
         targets=[],
         beam_numbers=beam_numbers,
+        plan_date=str(ds.get("RTPlanDate", "") or ""),
+        study_date=str(ds.get("StudyDate", "") or ""),
     )
 
     for item in ds.get("DoseReferenceSequence", []):

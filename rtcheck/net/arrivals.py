@@ -9,7 +9,8 @@ arrival during the check marks the plan pending again, so the re-export is
 checked after the check in progress: each settled arrival is checked exactly
 once.  Checks run on this one worker thread, never on a network thread.
 
-A check whose reports cannot be written (``OSError``: disk full, a folder
+A check whose reports cannot be written (the system refused the write:
+:class:`~rtcheck.errors.WriteFailedError` or ``OSError``; disk full, a folder
 made unwritable) is tried again after a backoff (``RETRY_FIRST_S``, doubling up
 to ``RETRY_MAX_S``) until they are, with a ``report-retry`` log line each time.
 :meth:`ArrivalWorker.status` lists every plan received but not yet reported,
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rtcheck.errors import WriteFailedError
 from rtcheck.net.catalog import Catalog, PlanFiles
 from rtcheck.net.logs import log_event
 
@@ -53,7 +55,7 @@ class ArrivalWorker:
         self._prepare = prepare
         self.settle_s = settle_s
         self._due: dict[str, float] = {}  # plan UID -> monotonic time it settles
-        self._condition = threading.Condition()
+        self._condition = threading.Condition(threading.RLock())
         self._stopping = False
         self._current: str | None = None
         self._waiting: dict[str, str] = {}  # plan UID -> what its set lacks
@@ -72,14 +74,23 @@ class ArrivalWorker:
         if not plan_uids:
             return
         due = time.monotonic() + self.settle_s
-        with self._condition:
+        with self._condition:  # re-entrant: stored() holds it already
             for uid in plan_uids:
                 self._due[uid] = due
                 self._waiting.pop(uid, None)
             self._status_stale = True
             self._condition.notify()
 
+    def stored(self, add: Callable[[], list[str]]) -> None:
+        """Run ``add`` (which catalogues a stored instance and returns the plans concerned) and mark those plans
+        pending, as one step for the worker: a check's view of the catalogue is taken either before both (the
+        arrival then brings a later check) or after both (the plan then waits to settle), never in between,
+        where it would see the instance and yet be marked for another check because of it."""
+        with self._condition:
+            self.arrived(add())
+
     def pending(self) -> list[str]:
+        """The plans waiting to settle, then the one being checked (a plan re-exported during its check: twice)."""
         with self._condition:
             return sorted(self._due) + ([self._current] if self._current else [])
 
@@ -116,20 +127,21 @@ class ArrivalWorker:
     def stopping(self) -> bool:
         return self._stopping
 
-    def _next_settled(self) -> str | None:
-        """Block until a plan settles (its UID), the status is to be published ("") or the worker stops (None)."""
+    def _next_settled(self) -> tuple[str, PlanFiles | None] | None:
+        """Block until a plan settles (its UID and its set as catalogued at that moment), the status is to be
+        published (``("", None)``) or the worker stops (None)."""
         with self._condition:
             while not self._stopping:
                 if self._status_stale and self._status_listeners:
                     self._status_stale = False
-                    return ""
+                    return "", None
                 now = time.monotonic()
                 if self._due:
                     uid, due = min(self._due.items(), key=lambda item: item[1])
                     if due <= now:
                         del self._due[uid]
                         self._current = uid
-                        return uid
+                        return uid, self.catalog.plan_files(uid)
                     self._condition.wait(due - now)
                 else:
                     self._condition.wait()
@@ -143,14 +155,14 @@ class ArrivalWorker:
                 LOG.debug("preparing the checks failed", exc_info=True)
         while True:
             self._publish_status()
-            uid = self._next_settled()
-            if uid is None:
+            settled = self._next_settled()
+            if settled is None:
                 return
+            uid, files = settled
             if not uid:
                 continue
             self._publish_status()
             try:
-                files = self.catalog.plan_files(uid)
                 if files is None:
                     log_event(LOG, logging.DEBUG, "waiting", plan=uid, missing="the RT Plan")
                 elif files.missing:
@@ -161,7 +173,7 @@ class ArrivalWorker:
                     self._check(files)
                     with self._condition:
                         self._failures.pop(uid, None)
-            except OSError as exc:  # the reports could not be written: try again later, however long it takes
+            except (WriteFailedError, OSError) as exc:  # the reports could not be written: again later, however long it takes
                 self._retry_later(uid, exc)
             except Exception:  # noqa: BLE001 - a failing check must not stop the listener
                 log_event(LOG, logging.ERROR, "check-crashed", plan=uid, exc_info=True)
@@ -169,10 +181,13 @@ class ArrivalWorker:
                 with self._condition:
                     self._current = None
 
-    def _retry_later(self, uid: str, exc: OSError) -> None:
+    def _retry_later(self, uid: str, exc: Exception) -> None:
+        if isinstance(exc, OSError):
+            error = f"{exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else "")
+        else:
+            error = str(exc)
         with self._condition:
             attempts = self._failures.get(uid, (0, ""))[0] + 1
-            error = f"{exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else "")
             self._failures[uid] = (attempts, error)
             delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempts - 1))
             if uid not in self._due:  # a new arrival meanwhile is checked when it settles, not later

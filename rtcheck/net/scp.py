@@ -44,6 +44,7 @@ from pathlib import Path
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
 from rtcheck.dicom.io import read_received_dataset
 from rtcheck.errors import InputError, ListenerError, UnsafeIdentifierError
+from rtcheck.files import TEMP_PREFIX, atomic_write, remove_stale_temp_files
 from rtcheck.net.arrivals import ArrivalWorker
 from rtcheck.net.catalog import Catalog, describe_instance
 from rtcheck.net.gate import DEFAULT_LIMITS, ConnectionGate, ConnectionLimits
@@ -52,12 +53,11 @@ from rtcheck.net.logs import log_event
 from rtcheck.net.reports import PlanChecker, has_current_report
 from rtcheck.net.status import STATUS_FILE, scan_store, write_status
 from rtcheck.net.storage import (
-    TEMP_PREFIX,
-    atomic_write,
+    STORED_FILE_MODE,
     instance_path,
-    remove_stale_temp_files,
     safe_modality,
 )
+from rtcheck.protocol.model import Protocol
 
 LOG = logging.getLogger("rtcheck.net")
 
@@ -94,7 +94,7 @@ class ListenerConfig:
     store: Path
     port: int
     ae_title: str
-    protocol: object  # rtcheck.protocol.model.Protocol
+    protocol: Protocol
     arm: str
     bind: str = "127.0.0.1"
     allowed_calling_aes: tuple[str, ...] = ()
@@ -266,14 +266,14 @@ class Listener:
     def _resume(self) -> None:
         """Catalogue DIR and schedule the plans whose reports are missing or older than their files."""
         scanned = 0
-        for path, ds in scan_store(self.store):
+        for path, sop_uid, ds in scan_store(self.store):
             scanned += 1
             try:
                 instance = describe_instance(ds, path)
             except Exception as exc:  # noqa: BLE001 - one odd file must not keep the listener from starting
                 log_event(LOG, logging.WARNING, "unreadable", path=path, error=f"{type(exc).__name__}: {exc}")
                 continue
-            self.instances.record(instance.sop_instance_uid, identity_of(ds, path))
+            self.instances.record(sop_uid, identity_of(ds, path))  # CT too: no other object may take its UID
             self.catalog.add(instance)
         waiting = []
         for plan in self.catalog.plans():
@@ -340,7 +340,7 @@ class Listener:
                 if conflict:
                     return self._refuse(STATUS_DUPLICATE_INSTANCE, calling, uid, conflict)
                 try:
-                    atomic_write(path, [encoded], root=self.store)
+                    atomic_write(path, [encoded], root=self.store, mode=STORED_FILE_MODE)
                 except OSError as exc:
                     full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
                     reason = "out of disk space" if full else "cannot write"
@@ -348,17 +348,20 @@ class Listener:
                 self.instances.record(sop_uid, identity)
                 if replaced is not None:  # the same object stored before under another Modality: one file per UID
                     _remove_replaced(replaced)
-            try:
-                plans = self.catalog.add(describe_instance(ds, path))
-            except Exception as exc:  # noqa: BLE001 - stored all the same; the check will report the problem
-                log_event(LOG, logging.WARNING, "unlinked", path=path, error=f"{type(exc).__name__}: {exc}")
-                plans = []
-            self.worker.arrived(plans)
+            self.worker.stored(lambda: self._catalogue(ds, path))
         with self._stats.lock:
             self._stats.stored += 1
         log_event(LOG, logging.INFO, "stored", calling_ae=calling, kind=STORAGE_CLASSES.get(sop_class, sop_class),
                   uid=sop_uid, path=path)
         return STATUS_SUCCESS
+
+    def _catalogue(self, ds, path: Path) -> list[str]:
+        """Add a stored instance to the catalogue; the plans whose set it belongs to."""
+        try:
+            return self.catalog.add(describe_instance(ds, path))
+        except Exception as exc:  # noqa: BLE001 - stored all the same; the check will report the problem
+            log_event(LOG, logging.WARNING, "unlinked", path=path, error=f"{type(exc).__name__}: {exc}")
+            return []
 
     def _on_connection(self, event) -> None:
         try:

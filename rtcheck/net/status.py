@@ -27,15 +27,16 @@ from rtcheck.net.arrivals import PlanState
 from rtcheck.net.catalog import Catalog, describe_instance
 from rtcheck.net.logs import log_event
 from rtcheck.net.reports import has_current_report
-from rtcheck.net.storage import TEMP_PREFIX, atomic_write, valid_uid
+from rtcheck.files import TEMP_PREFIX, atomic_write
+from rtcheck.net.storage import valid_uid
 
 LOG = logging.getLogger("rtcheck.net")
 STATUS_FILE = ".rtcheck-status.json"
 STATUS_SCHEMA = "rtcheck.listen-status/1"
 
 
-def scan_store(store: Path) -> Iterator[tuple[Path, Dataset]]:
-    """The header of every DICOM file in ``store``, oldest first (so that the newest copy of a UID comes last).
+def scan_store(store: Path) -> Iterator[tuple[Path, str, Dataset]]:
+    """(file, SOP Instance UID, header) of every DICOM file in ``store``, oldest first (the newest copy of a UID last).
 
     Files that cannot be read are logged (``unreadable``) and skipped.
     """
@@ -54,14 +55,14 @@ def scan_store(store: Path) -> Iterator[tuple[Path, Dataset]]:
     for _, path in sorted(found):
         try:
             ds = read_dataset(path, stop_before_pixels=True)
-            valid_uid(ds.get("SOPInstanceUID"), "SOPInstanceUID")  # a file put there by hand may hold anything
+            uid = valid_uid(ds.get("SOPInstanceUID"), "SOPInstanceUID")  # a file put there by hand may hold anything
         except (InputError, UnsafeIdentifierError) as exc:
             log_event(LOG, logging.WARNING, "unreadable", path=path, error=getattr(exc, "reason", str(exc)))
             continue
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop the scan
             log_event(LOG, logging.WARNING, "unreadable", path=path, error=f"{type(exc).__name__}: {exc}")
             continue
-        yield path, ds
+        yield path, uid, ds
 
 
 def write_status(store: Path, states: list[PlanState]) -> None:
@@ -91,7 +92,7 @@ def store_status(store: Path) -> tuple[list[PendingSet], bool]:
     """Plans in ``store`` without a current report, and whether a listener is running on it (its status file)."""
     listener_states, running = _listener_states(store)
     catalog = Catalog()
-    for path, ds in scan_store(store):
+    for path, _uid, ds in scan_store(store):
         catalog.add(describe_instance(ds, path))
     pending = []
     for plan in sorted(catalog.plans(), key=lambda p: p.sop_instance_uid):
