@@ -37,6 +37,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,8 +130,8 @@ class Listener:
         self._in_flight = 0
         self._in_flight_done = threading.Condition()
         self._stats = _Stats()
-        self._ae = None
-        self._server = None
+        self._ae: Any = None  # pynetdicom's ApplicationEntity once started
+        self._server: Any = None  # its association server
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class Listener:
         for uid in STORAGE_CLASSES:
             ae.add_supported_context(uid, TRANSFER_SYNTAXES)
         ae.add_supported_context(VERIFICATION, TRANSFER_SYNTAXES)
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_ACCEPTED, self._on_accepted),
@@ -330,7 +331,7 @@ class Listener:
                 )
             kind = SOP_CLASS_KINDS.get(sop_class)
             try:
-                fallback = _FALLBACK_MODALITY.get(kind, "OT") if kind else ("CT" if sop_class == CT_IMAGE_STORAGE else "OT")
+                fallback = (_FALLBACK_MODALITY.get(kind) if kind else None) or ("CT" if sop_class == CT_IMAGE_STORAGE else "OT")
                 name = safe_modality(ds.get("Modality", ""), fallback)
                 path = instance_path(self.store, ds.get("PatientID", ""), ds.get("StudyInstanceUID", ""), name, sop_uid)
             except UnsafeIdentifierError as exc:
