@@ -420,3 +420,14 @@ def test_a_signal_stops_the_listener_in_bounded_time_while_a_sender_stalls(tmp_p
     [stopped] = running.lines("stopped")
     assert int(stopped.split("aborted=")[1].split(" ")[0]) >= 1  # the stalled association (and any port probe)
     assert_one_event_per_line(running.text(), as_json=False)
+
+
+def test_listening_still_requires_port_protocol_and_arm(tmp_path):
+    from click.testing import CliRunner
+
+    from rtcheck.cli import main
+
+    result = CliRunner().invoke(main, ["listen", "--store", str(tmp_path), "--protocol", "escc-induction-icrt-ccrt"])
+    assert result.exit_code == 2 and "Missing option '--port' (required unless --status)" in result.output
+    result = CliRunner().invoke(main, ["listen", "--store", str(tmp_path), "--status"])
+    assert result.exit_code == 0 and result.output == 'status pending=0 listener="not running"\n'
