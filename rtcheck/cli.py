@@ -161,7 +161,7 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
           prior_dose, prior_fractions, prior_interval_months):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
-    from rtcheck.evaluation import CheckOptions
+    from rtcheck.grading import CheckOptions
 
     if anonymize and not (html_path or pdf_path):
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
@@ -329,7 +329,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
     Exit 2 if any set could not be checked (its row in the summary says why), else 1 or 0 as `check`.
     """
     from rtcheck.batch import run_batch
-    from rtcheck.evaluation import CheckOptions
+    from rtcheck.grading import CheckOptions
 
     if anonymize and not html:
         raise click.UsageError("--anonymize applies to the --html reports; give --html")
@@ -382,7 +382,7 @@ def protocols(ctx, output_format):
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(output_format):
     """List the available protocols and their arms."""
-    from rtcheck.protocol.loader import list_protocols
+    from rtcheck.protocol.library import list_protocols
 
     found = list_protocols()
     if output_format == "json":
@@ -403,7 +403,7 @@ def list_command(output_format):
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def show_command(protocol_id, output_format):
     """Show a protocol: structures, arms, prescriptions and constraints with their sources."""
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
     from rtcheck.render.protocol import describe_protocol, protocol_document
 
     protocol = find_protocol(protocol_id)
@@ -484,7 +484,7 @@ def import_command(file, format_name, output, protocol_id, levels):
 def export_command(protocol_id, format_name, arm, output):
     """Export one arm of a protocol to another format; what the format cannot hold is listed as warnings."""
     from rtcheck.protocol.importers import export_protocol
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
 
     protocol = find_protocol(protocol_id)
     exported = export_protocol(protocol, format_name, arm)
@@ -524,7 +524,7 @@ def new_command(protocol_id, title, output):
 def diff_command(first, second, output_format):
     """List what differs between two protocols (ids or files): values, sources, structures, arms. Exit 1 if any."""
     from rtcheck.protocol.diff import diff_protocols
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
 
     differences = diff_protocols(find_protocol(first), find_protocol(second))
     if output_format == "json":
@@ -576,7 +576,7 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
 
     from rtcheck.net.logs import configure
     from rtcheck.net.scp import Listener, ListenerConfig
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
 
     protocol = find_protocol(protocol_id)
     protocol.ensure_checkable(arm)

@@ -14,7 +14,8 @@ import pytest
 
 from rtcheck.errors import ProtocolExportError, ProtocolImportError
 from rtcheck.protocol.importers import FORMATS, apply_nomenclature, export_protocol, import_document
-from rtcheck.protocol.loader import find_protocol, parse_protocol
+from rtcheck.protocol.library import find_protocol
+from rtcheck.protocol.schema import parse_protocol
 
 DATA = Path(__file__).parent / "data" / "interchange"
 EXAMPLES = {
@@ -207,7 +208,7 @@ def test_tg263_refuses_unknown_columns_and_bad_codes():
 
 
 def test_protocol_file_references_a_nomenclature(tmp_path):
-    from rtcheck.protocol.loader import load_protocol_file
+    from rtcheck.protocol.library import load_protocol_file
 
     (tmp_path / "tg263.csv").write_bytes((DATA / "tg263-excerpt.csv").read_bytes())
     (tmp_path / "p.yaml").write_text(
@@ -308,3 +309,23 @@ def test_structures_match_by_fma_code_before_name(tmp_path):
     assert by_structure["Esophagus_Wall"].roi_name == "Esophagus"
     # No code written for the cord ROI: the name decides, as before.
     assert by_structure["Cord"].status.value == "not_evaluated"
+
+
+def test_protocol_library_reads_foreign_files_by_content(tmp_path, monkeypatch):
+    from rtcheck.protocol.library import find_protocol as find, list_protocols
+
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    for path in (*EXAMPLES.values(), DATA / "tg263-excerpt.csv"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setenv("RTCHECK_PROTOCOL_PATH", str(folder))
+    ids = {p.id for p in list_protocols()}
+    # The three protocol files are listed by the id their importer gives; the TG-263 table is a dictionary, not listed.
+    assert {"esophagus-pqm", "esophagus-proknow", "esophagus-plan-score-card"} <= ids
+    assert not any("tg263" in i for i in ids)
+    protocol = find("esophagus-proknow")
+    assert protocol.path == folder / "esophagus-proknow.json" and protocol.sha256
+    assert find(str(folder / "esophagus-pqm.csv")).arm("main").constraints[0].source == "esophagus-pqm.csv row 2"
+    (folder / "other.json").write_text('{"rules": []}', encoding="utf-8")
+    with pytest.raises(ProtocolImportError, match="other.json: neither a ProKnow scorecard template"):
+        find(str(folder / "other.json"))

@@ -14,7 +14,8 @@ from rtcheck.errors import ProtocolError
 from rtcheck.protocol.importers import FORMATS, import_document
 from rtcheck.protocol.importers.proknow import import_proknow
 from rtcheck.protocol.importers.tg263 import resolve_nomenclature
-from rtcheck.protocol.loader import OVERLAY_SCHEMA, load_protocol_file, parse_protocol, read_document
+from rtcheck.protocol.library import load_protocol_file, read_document
+from rtcheck.protocol.schema import is_overlay, parse_protocol
 from rtcheck.protocol.model import Protocol
 from rtcheck.protocol.validation import Finding, entry_path, validate_protocol_file
 
@@ -62,7 +63,7 @@ def validate_file(path: str | Path) -> tuple[Protocol | None, list[Finding]]:
         _, document = read_document(path)
     except ProtocolError:
         document = None
-    if isinstance(document, dict) and ("extends" in document or document.get("schema") == OVERLAY_SCHEMA):
+    if is_overlay(document):
         return _validate_overlay(path)
     findings = validate_protocol_file(path, lambda doc, source: parse_protocol(resolve_nomenclature(doc, path), source), read_document)
     if findings:

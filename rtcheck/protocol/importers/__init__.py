@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rtcheck.errors import ProtocolExportError, UnknownProtocolError
-from rtcheck.protocol.importers._common import Exported
+from rtcheck.errors import ProtocolExportError, ProtocolImportError, UnknownProtocolError
+from rtcheck.protocol.importers._common import Exported, read_json
 from rtcheck.protocol.importers.plan_score_card import export_plan_score_card, import_plan_score_card
 from rtcheck.protocol.importers.pqm_csv import export_pqm, import_pqm
 from rtcheck.protocol.importers.proknow import import_proknow, export_proknow
-from rtcheck.protocol.importers.tg263 import apply_nomenclature, import_tg263, resolve_nomenclature
+from rtcheck.protocol.importers.tg263 import NOMENCLATURE_SCHEMA, apply_nomenclature, import_tg263, resolve_nomenclature
 from rtcheck.protocol.model import Protocol
 
 __all__ = [
@@ -25,6 +25,8 @@ __all__ = [
     "apply_nomenclature",
     "export_protocol",
     "import_document",
+    "is_nomenclature",
+    "read_foreign",
     "resolve_nomenclature",
 ]
 
@@ -72,3 +74,28 @@ def export_protocol(protocol: Protocol, format_name: str, arm_id: str | None = N
     if fmt.write is None:
         raise ProtocolExportError(f"format {format_name} ({fmt.title}) cannot hold a protocol: there is no exporter")
     return fmt.write(protocol, arm_id)
+
+
+def is_nomenclature(document: Any) -> bool:
+    """Whether a document read from a protocol folder is a nomenclature dictionary, not a protocol."""
+    return isinstance(document, dict) and document.get("schema") == NOMENCLATURE_SCHEMA
+
+
+def read_foreign(data: bytes, file_name: str) -> dict[str, Any]:
+    """The document of a .csv or .json file the protocol library meets, its format recognised by its
+    content: a CSV with a ``DVH Objective`` column is a PQM sheet, one with ``TG263-Primary Name`` a
+    TG-263 table; JSON with ``computed`` a ProKnow scorecard, with ``ScoreTemplates`` a Plan Score Card."""
+    if file_name.lower().endswith(".json"):
+        doc = read_json(data, file_name)
+        if isinstance(doc, dict) and "computed" in doc:
+            return import_proknow(data, file_name)
+        if isinstance(doc, dict) and "ScoreTemplates" in doc:
+            return import_plan_score_card(data, file_name)
+        raise ProtocolImportError(file_name, None, "neither a ProKnow scorecard template (computed) nor a Plan Score Card template (ScoreTemplates)")
+    header = data.decode("utf-8-sig", errors="replace").splitlines()[:1]
+    first = header[0].lower() if header else ""
+    if "tg263-primary name" in first:
+        return import_tg263(data, file_name)
+    if "dvh objective" in first:
+        return import_pqm(data, file_name)
+    raise ProtocolImportError(file_name, "row 1", "neither a PQM sheet (a DVH Objective column) nor a TG-263 table (a TG263-Primary Name column)")

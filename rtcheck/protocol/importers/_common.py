@@ -128,7 +128,7 @@ class DocumentBuilder:
         if variation is not None:
             body["variation_acceptable"] = f"{variation_operator or operator} {number_text(variation)} {unit}"
         body["required"] = required
-        body["source"] = f"{self.file_name} {location}" + (f": {comment.strip()}" if comment.strip() else "")
+        body["source"] = f"{PurePath(self.file_name).name} {location}" + (f": {comment.strip()}" if comment.strip() else "")
         self.constraints.append(body)
 
     def _unique_id(self, base: str) -> str:

@@ -131,7 +131,7 @@ def read_nomenclature(path: Path) -> dict[str, Any]:
             return import_tg263(path.read_bytes(), str(path))
         except OSError as exc:
             raise ProtocolError(str(path), None, f"cannot read the nomenclature ({exc.strerror or exc})") from None
-    from rtcheck.protocol.loader import read_document
+    from rtcheck.protocol.library import read_document
 
     doc = read_document(path)[1]
     if not isinstance(doc, dict) or doc.get("schema") != NOMENCLATURE_SCHEMA or not isinstance(doc.get("structures"), dict):
