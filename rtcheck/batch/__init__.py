@@ -16,10 +16,11 @@ from pathlib import Path
 from rtcheck import __version__
 from rtcheck.batch.discovery import Discovery, PlanSetFiles, discover
 from rtcheck.batch.reports import SUMMARY_CSV, SUMMARY_JSON, OutputFolder
-from rtcheck.batch.cohort_report import write_criteria
+from rtcheck.batch.cohort_report import criteria_files
 from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
 from rtcheck.batch.tasks import BatchSettings, TaskResult
 from rtcheck.errors import RtcheckError
+from rtcheck.files import write_output
 from rtcheck.grading import CheckOptions
 from rtcheck.protocol.model import Protocol
 
@@ -85,6 +86,7 @@ def run_batch(
     """
     from rtcheck.batch.runner import default_jobs, run_local
     from rtcheck.api import checkable_protocol
+    from rtcheck.render.outputs import FORMATS
 
     protocol = checkable_protocol(protocol, arm, options)  # usage errors before any file is read
     client = None
@@ -132,17 +134,15 @@ def run_batch(
             )
         row = _row(plan_set, result)
         try:
-            if result.json_text is not None:
-                output.write(names[plan_set.key] + ".json", result.json_text)
-                row.report_json = names[plan_set.key] + ".json"
-            if result.html_text is not None:
-                output.write(names[plan_set.key] + ".html", result.html_text)
-                row.report_html = names[plan_set.key] + ".html"
+            for name, text in result.reports.items():
+                relative = names[plan_set.key] + FORMATS[name].suffix
+                write_output(output.path / relative, text, output.guard, root=output.path)
+                row.record_report(name, relative)
         except RtcheckError as exc:
             row.error = "; ".join(filter(None, [row.error, str(exc)]))
         internal += result.internal
-        if result.json_text is not None and not result.error:
-            check_documents[result.key] = result.json_text
+        if "json" in result.reports and not result.error:
+            check_documents[result.key] = result.reports["json"]
         record(row)
 
     rows.sort(key=SummaryRow.sort_key)
@@ -151,7 +151,9 @@ def run_batch(
         rows, protocol=protocol_info, arm=arm, roots=[str(r) for r in roots], skipped=found.skipped, unassigned=found.unassigned
     )
     csv_path, json_path = output.path / SUMMARY_CSV, output.path / SUMMARY_JSON
-    output.write(SUMMARY_CSV, summary_csv(rows))
-    output.write(SUMMARY_JSON, summary_json(document))
-    write_criteria(output, [check_documents[k] for k in sorted(check_documents)], protocol=protocol_info, arm=arm)
+    write_output(csv_path, summary_csv(rows), output.guard)
+    write_output(json_path, summary_json(document), output.guard)
+    criteria = criteria_files([check_documents[k] for k in sorted(check_documents)], protocol=protocol_info, arm=arm)
+    for name, text in criteria.items():
+        write_output(output.path / name, text, output.guard)
     return BatchOutcome(rows, csv_path, json_path, found.skipped, found.unassigned, internal)

@@ -118,9 +118,11 @@ def criteria_html(stats: list[CriterionStats], *, protocol: dict[str, str], arm:
     )
 
 
-def write_criteria(output: Any, documents: list[str], *, protocol: dict[str, str], arm: str) -> None:
-    """Write the three cohort files into the batch's output folder (``output.write(name, text)``)."""
+def criteria_files(documents: list[str], *, protocol: dict[str, str], arm: str) -> dict[str, str]:
+    """The three cohort files (name -> text) of the plans whose check documents (JSON text) are given."""
     stats = cohort_statistics(documents)
-    output.write(CRITERIA_CSV, criteria_csv(stats))
-    output.write(CRITERIA_JSON, criteria_json(criteria_document(stats, protocol=protocol, arm=arm)))
-    output.write(CRITERIA_HTML, criteria_html(stats, protocol=protocol, arm=arm))
+    return {
+        CRITERIA_CSV: criteria_csv(stats),
+        CRITERIA_JSON: criteria_json(criteria_document(stats, protocol=protocol, arm=arm)),
+        CRITERIA_HTML: criteria_html(stats, protocol=protocol, arm=arm),
+    }
