@@ -343,10 +343,9 @@ def import_command(file, format_name, output, protocol_id, levels):
     for note in imported.not_imported:
         _warn(f"not imported: {note}")
     if output:
-        if os.path.realpath(output) == os.path.realpath(file):
-            _fail(f"{output}: is the input file; rtcheck never writes over an input")
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(imported.yaml_text)
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
+        write_output(output, imported.yaml_text, InputGuard.of([file], OutputPlace.BESIDE_INPUTS))
     else:
         click.echo(imported.yaml_text, nl=False)
 
@@ -366,10 +365,10 @@ def export_command(protocol_id, format_name, arm, output):
     for loss in exported.losses:
         _warn(f"not exported: {loss}")
     if output:
-        if protocol.path is not None and os.path.realpath(output) == os.path.realpath(protocol.path):
-            _fail(f"{output}: is the protocol file; rtcheck never writes over an input")
-        with open(output, "wb") as handle:
-            handle.write(exported.data)
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
+        inputs = [protocol.path, *(b["path"] for b in protocol.bases)] if protocol.path else []
+        write_output(output, exported.data, InputGuard.of(inputs, OutputPlace.BESIDE_INPUTS))
     else:
         click.echo(exported.data.decode("utf-8"), nl=False)
 
@@ -384,10 +383,11 @@ def new_command(protocol_id, title, output):
 
     text = skeleton(protocol_id, title, os.path.basename(output) if output else "protocol.yaml")
     if output:
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
         if os.path.exists(output):
             _fail(f"{output}: exists; rtcheck protocols new does not replace a file")
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_output(output, text, InputGuard.of([], OutputPlace.BESIDE_INPUTS))
     else:
         click.echo(text, nl=False)
 
