@@ -65,7 +65,7 @@ def validate_file(path: str | Path) -> tuple[Protocol | None, list[Finding]]:
         document = None
     if is_overlay(document):
         return _validate_overlay(path)
-    findings = validate_protocol_file(path, lambda doc, source: parse_protocol(resolve_nomenclature(doc, path), source), read_document)
+    findings = validate_protocol_file(path, lambda doc, source: parse_protocol(resolve_nomenclature(doc, path, read_document), source), read_document)
     if findings:
         return None, findings
     return load_protocol_file(path), []

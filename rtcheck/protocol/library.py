@@ -171,7 +171,7 @@ def _load(found: _Found) -> tuple[Protocol, dict]:
     if not is_overlay(document):
         from rtcheck.protocol.importers import resolve_nomenclature
 
-        document = resolve_nomenclature(document, path)
+        document = resolve_nomenclature(document, path, read_document)
         protocol = parse_protocol(document, str(path))
         provenance: dict[str, str] = {}
         bases: list[dict] = []

@@ -22,7 +22,7 @@ import csv
 import hashlib
 import io
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Callable
 
 from rtcheck.errors import ProtocolError, ProtocolImportError
 
@@ -124,31 +124,31 @@ def apply_nomenclature(protocol: dict[str, Any], nomenclature: dict[str, Any], s
     return result
 
 
-def read_nomenclature(path: Path) -> dict[str, Any]:
-    """A nomenclature file: a TG-263 CSV table, or a YAML dictionary written by ``rtcheck protocols import``."""
+def read_nomenclature(path: Path, read: Callable[[Path], tuple[bytes, Any]]) -> dict[str, Any]:
+    """A nomenclature file: a TG-263 CSV table, or a YAML dictionary written by ``rtcheck protocols import``
+    (``read``: the protocol library's reader of a file's bytes and document)."""
     if path.suffix.lower() == ".csv":
         try:
             return import_tg263(path.read_bytes(), str(path))
         except OSError as exc:
             raise ProtocolError(str(path), None, f"cannot read the nomenclature ({exc.strerror or exc})") from None
-    from rtcheck.protocol.library import read_document
-
-    doc = read_document(path)[1]
+    doc = read(path)[1]
     if not isinstance(doc, dict) or doc.get("schema") != NOMENCLATURE_SCHEMA or not isinstance(doc.get("structures"), dict):
         raise ProtocolError(str(path), "schema", f"expected a nomenclature dictionary (schema {NOMENCLATURE_SCHEMA}) or a TG-263 .csv table")
     return doc
 
 
-def resolve_nomenclature(document: Any, path: Path) -> Any:
+def resolve_nomenclature(document: Any, path: Path, read: Callable[[Path], tuple[bytes, Any]]) -> Any:
     """The protocol document with its ``nomenclature: FILE`` applied (the key replaced by a
-    ``source.nomenclature`` note naming the file and its sha256); other documents unchanged."""
+    ``source.nomenclature`` note naming the file and its sha256); other documents unchanged.
+    ``read`` reads a .yaml dictionary (the protocol library's reader, passed in: no import cycle)."""
     if not isinstance(document, dict) or "nomenclature" not in document:
         return document
     reference = document["nomenclature"]
     if not isinstance(reference, str) or not reference.strip():
         raise ProtocolError(str(path), "nomenclature", "expected the file of a TG-263 table (.csv) or nomenclature dictionary (.yaml)")
     target = Path(reference) if Path(reference).is_absolute() else path.parent / reference
-    nomenclature = read_nomenclature(target)
+    nomenclature = read_nomenclature(target, read)
     result = apply_nomenclature({k: v for k, v in document.items() if k != "nomenclature"}, nomenclature, str(path))
     if isinstance(result.get("source"), dict):
         sha = hashlib.sha256(target.read_bytes()).hexdigest()
