@@ -114,4 +114,5 @@ def check_plan_set(
         plan_date=plan.plan_date,
         study_date=plan.study_date,
         dvhs_by_structure=dvhs,
+        dose_comparisons=list(plan_set.dose_comparisons),
     )
