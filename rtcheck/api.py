@@ -125,9 +125,21 @@ def dvh_statistics(
     prescriptions = prescription_levels_gy(plan_set.plan)
     if rx_gy is None and prescriptions:
         rx_gy = max(prescriptions)
-    if rx_gy is None and any(m.needs_prescription for m in parsed):
+    rx_notes: list[str] = []
+    if any(m.needs_prescription for m in parsed):
         needing = ", ".join(m.text for m in parsed if m.needs_prescription)
-        raise SelectionError(f"{needing} refer to a prescription: pass --rx-gy (no RT Plan gives one)")
+        if rx_gy is None:
+            gap = plan_set.plan.prescription_gap if plan_set.plan is not None else "no RT Plan among the inputs"
+            raise SelectionError(f"{needing} refer to a prescription: pass --rx-gy (the plan gives none: {gap or 'no prescribed dose'})")
+        if given_rx is not None:
+            rx_notes.append(f"{needing}: % of {rx_gy:g} Gy, the prescription given with --rx-gy")
+        else:
+            assert plan_set.plan is not None
+            top = max((t for t in plan_set.plan.targets if t.total_dose_gy), key=lambda t: t.total_dose_gy or 0.0)
+            rx_notes.append(
+                f"{needing}: % of {rx_gy:g} Gy, the plan's highest prescription ({top.name!r}, from {top.sources.get('total_dose_gy', '?')}); "
+                "pass --rx-gy for another"
+            )
     tps: dict[int, TpsDvh] = {}
     tps_notes: list[str] = []
     if compare_tps:
@@ -190,4 +202,4 @@ def dvh_statistics(
             row.tps = compare_with_tps(dvh, tps[roi.number], rx_gy=rx_gy)
             row.notes += row.tps.notes
         rows.append(row)
-    return rows, inputs.skipped + plan_set.notes + tps_notes
+    return rows, inputs.skipped + plan_set.notes + rx_notes + tps_notes
