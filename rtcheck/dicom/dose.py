@@ -31,7 +31,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from rtcheck.dicom.dose_file import DoseFile, describe_dose_file
-from rtcheck.dicom.io import read_dataset
+from rtcheck.dicom.io import file_meta_notes, read_dataset
 from rtcheck.errors import InputError, UnsupportedObjectError
 
 _AXIS_TOLERANCE = 1e-3
@@ -234,7 +234,9 @@ def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
 def load_dose(path: Path) -> DoseGrid:
     """Read an RT Dose file with its pixel data and build its DoseGrid."""
     ds = read_dataset(path)
-    return parse_dose(ds, path)
+    grid = parse_dose(ds, path)
+    grid.notes += file_meta_notes(ds, path)
+    return grid
 
 
 def sum_doses(grids: list[DoseGrid]) -> DoseGrid:

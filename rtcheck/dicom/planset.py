@@ -13,7 +13,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from rtcheck.dicom.dose import DoseGrid
-from rtcheck.dicom.io import DicomObject, Inventory, read_dataset, scan
+from rtcheck.dicom.io import DicomObject, Inventory, file_meta_notes, read_dataset, scan
 from rtcheck.dicom.plan import Plan, parse_plan
 from rtcheck.dicom.references import Lacking, LinkedSet, Linking, ObjectReferences, describe, gaps, link
 from rtcheck.dicom.sop import RTObjectKind
@@ -139,7 +139,8 @@ def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
     assert linked.structure_set is not None  # gaps() says when it is absent
     structure_set = parse_structure_set(inputs.dataset(linked.structure_set), linked.structure_set.path)
     course = course_dose(plan, list(linked.doses), linked.plan)
-    notes = course.notes + _check_frames(plan, structure_set, course.grid)
+    read_notes = [n for o in (linked.plan, linked.structure_set) for n in file_meta_notes(inputs.dataset(o), o.path)]
+    notes = read_notes + course.notes + _check_frames(plan, structure_set, course.grid)
     _name_targets(plan, structure_set)
     return PlanSet(plan=plan, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons)
 

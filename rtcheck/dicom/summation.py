@@ -124,6 +124,12 @@ def _group_of(plan: Plan | None, dose: ObjectReferences) -> FractionGroup | None
     return plan.fraction_groups[0] if len(plan.fraction_groups) == 1 else None
 
 
+def _read(path: Path, notes: list[str]) -> DoseGrid:
+    grid = load_dose(path)
+    notes += grid.notes
+    return grid
+
+
 def _scaled(grid: DoseGrid, factor: float, summation: DoseSummation) -> DoseGrid:
     if factor == 1.0:
         return grid
@@ -148,7 +154,7 @@ def _load(plan: Plan | None, dose: ObjectReferences, summation: DoseSummation, n
     fractions = group.fractions_planned if group is not None else None
     factor, note = course_factor(dose.path, summation, fractions, f"fraction group {group.number if group else '?'} NumberOfFractionsPlanned")
     notes += [note] if note else []
-    return _scaled(load_dose(dose.path), factor, summation)
+    return _scaled(_read(dose.path, notes), factor, summation)
 
 
 def _fraction_group_dose(plan: Plan | None, doses: list[tuple[ObjectReferences, DoseSummation]], notes: list[str]) -> DoseGrid:
@@ -230,7 +236,7 @@ def course_dose(plan: Plan | None, doses: list[ObjectReferences], plan_reference
             listing = ", ".join(str(d.path) for d, _ in whole)
             raise LinkError(whole[0][0].path, f"several whole-plan RT Doses for one plan ({listing}); pass the one to use")
         dose, summation = whole[0]
-        grid = load_dose(dose.path)
+        grid = _read(dose.path, notes)
         if summation is DoseSummation.MULTI_PLAN:
             notes.append(f"{dose.path}: DoseSummationType MULTI_PLAN (a sum over several plans)")
     elif used_scope is DoseScope.FRACTION_GROUP:
