@@ -45,3 +45,47 @@ def test_plan_and_dose_without_file_meta_are_read_whole(tmp_path, implicit_vr):
     for name in ("RP.dcm", "RD.dcm"):
         assert f"{bare / name}: no file meta (no DICM preamble); read as {syntax}, the encoding found in the file" in found["notes"]
     assert not any("RS.dcm: no file meta" in n for n in found["notes"])
+
+
+# --------------------------------------------------------------------------- ROI names: no silent choice
+
+LUNGS = RoiShape("Lungs", centre_xy_mm=(0, 0), radius_mm=30, z_range_mm=(-20, 20))
+
+
+def lung_case(*names: str) -> Case:
+    rois = [RoiShape("PTV", radius_mm=10, z_range_mm=(-10, 10))] + [
+        RoiShape(name, centre_xy_mm=LUNGS.centre_xy_mm, radius_mm=LUNGS.radius_mm, z_range_mm=LUNGS.z_range_mm) for name in names
+    ]
+    return Case(rois, dose=course)
+
+
+def lungs_check(folder: Path, *options: str) -> dict:
+    result = rtcheck("check", folder, *CR_PR, "--format", "json", *options)
+    assert result.exit_code in (0, 1), result.stderr
+    return next(c for c in json.loads(result.stdout)["checks"] if c["id"] == "lungs-v20")
+
+
+def test_several_rois_matching_a_structure_are_not_evaluated_until_mapped(tmp_path):
+    lung_case("Lung_Total", "TotalLung").write(tmp_path)
+    check = lungs_check(tmp_path)
+    assert check["status"] == "not_evaluated"
+    assert "'Lung_Total', 'TotalLung'" in check["message"] and "--map Lungs=ROI" in check["message"]
+    mapped = lungs_check(tmp_path, "--map", "Lungs=TotalLung")
+    assert mapped["status"] != "not_evaluated" and mapped["roi_name"] == "TotalLung"
+
+
+def test_the_exact_name_is_chosen_before_aliases_and_the_others_are_named(tmp_path):
+    lung_case("Lung", "Lungs").write(tmp_path)
+    check = lungs_check(tmp_path)
+    assert check["roi_name"] == "Lungs" and check["status"] != "not_evaluated"
+    assert "exact name before alias" in check["message"] and "not chosen: 'Lung'" in check["message"]
+
+
+def test_ptv1_is_no_alias_of_the_elective_ptv():
+    """In Chinese exports PTV1 is often the boost: no shipped protocol takes it for its PTV."""
+    from rtcheck.protocol.library import list_protocols
+    from rtcheck.protocol.matching import normalise_name
+
+    for protocol in list_protocols():
+        for spec in protocol.structures.values():
+            assert "ptv1" not in {normalise_name(a) for a in spec.aliases}, (protocol.id, spec.name)
