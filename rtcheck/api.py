@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcheck.dicom.planset import LoadedInputs, build_dvh_set, build_plan_set, load_inputs, load_linked, select_sets
+from rtcheck.dicom.planset import (
+    LoadedInputs, build_dvh_set, build_plan_set, load_inputs, load_linked, select_sets, with_structure_set,
+)
 from rtcheck.dicom.references import LinkedSet
 from rtcheck.dicom.structures import Roi
 from rtcheck.dvh import EngineOptions
@@ -53,12 +55,18 @@ def check_paths(
     *,
     plan: str | None = None,
     options: CheckOptions = CheckOptions(),
+    structure_set: str | Path | None = None,
 ) -> list[CheckResult]:
-    """Check every plan found in ``paths`` (or the one ``plan`` selects) against ``arm`` of ``protocol``."""
+    """Check every plan found in ``paths`` (or the one ``plan`` selects) against ``arm`` of ``protocol``.
+
+    ``structure_set``: an RT Structure Set file to use instead of the one the plans reference (``--structure-set``;
+    same patient and Frame of Reference, said in the result's notes)."""
     protocol = checkable_protocol(protocol, arm, options)
     inputs = load_inputs(paths)
     results = []
     for linked in select_sets(inputs, plan):
+        if structure_set is not None:
+            linked = with_structure_set(linked, inputs, structure_set)
         results.append(_check_linked(linked, inputs, protocol, arm, options, input_notes=inputs.skipped))
     return results
 

@@ -89,3 +89,32 @@ def test_ptv1_is_no_alias_of_the_elective_ptv():
     for protocol in list_protocols():
         for spec in protocol.structures.values():
             assert "ptv1" not in {normalise_name(a) for a in spec.aliases}, (protocol.id, spec.name)
+
+
+# --------------------------------------------------------------------------- a structure set not the one referenced
+
+
+def test_an_unreferenced_structure_set_of_the_same_patient_and_frame_is_named_and_accepted_on_request(tmp_path):
+    """The plan references a structure set that is absent; another of the same patient and Frame of Reference (a
+    re-export with a new UID) is present: refused, naming that file and --structure-set; accepted with it, noted."""
+    from pydicom.uid import generate_uid
+
+    case = Case([RoiShape("PTV", radius_mm=12, z_range_mm=(-12, 12))], dose=course)
+    paths = case.write(tmp_path / "plan")
+    case.structure_set.SOPInstanceUID = generate_uid()
+    case.structure_set.file_meta.MediaStorageSOPInstanceUID = case.structure_set.SOPInstanceUID
+    case.structure_set.save_as(paths["structure_set"], enforce_file_format=True)
+    result = rtcheck("check", tmp_path / "plan", *CR_PR)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"{paths['plan']}: plan references RT Structure Set" in result.stderr
+    assert f"--structure-set {paths['structure_set']}" in result.stderr
+    accepted = rtcheck("check", tmp_path / "plan", *CR_PR, "--structure-set", paths["structure_set"], "--format", "json")
+    assert accepted.exit_code in (0, 1), accepted.stderr
+    document = json.loads(accepted.stdout)
+    assert any("used as asked (--structure-set)" in n for n in document["notes"])
+    assert str(paths["structure_set"]) in document["inputs"]
+
+    other = Case([RoiShape("PTV")], dose=course)  # another Frame of Reference
+    elsewhere = other.write(tmp_path / "other")["structure_set"]
+    refused = rtcheck("check", tmp_path / "plan", *CR_PR, "--structure-set", elsewhere)
+    assert refused.exit_code == 2 and "Frame of Reference" in refused.stderr and str(elsewhere) in refused.stderr

@@ -7,7 +7,7 @@ error, its doses are combined and the links are confirmed by the Frame of Refere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -126,12 +126,50 @@ def select_sets(inputs: LoadedInputs, selector: str | None) -> list[LinkedSet]:
     return chosen
 
 
+def _same_patient_and_frame(plan: ObjectReferences, structure_set: ObjectReferences) -> bool:
+    return structure_set.patient_id == plan.patient_id and structure_set.frame_of_reference_uid == plan.frame_of_reference_uid
+
+
+def _other_structure_sets_hint(linked: LinkedSet, inputs: LoadedInputs) -> str:
+    others = [s for s in inputs.linking.unreferenced_structure_sets if _same_patient_and_frame(linked.plan, s)]
+    if not others:
+        return ""
+    listing = ", ".join(str(s.path) for s in others)
+    return (f"; RT Structure Set {listing} of the same patient and Frame of Reference is among the inputs but is not the one referenced: "
+            f"pass --structure-set {others[0].path} to check the plan with it")
+
+
+def with_structure_set(linked: LinkedSet, inputs: LoadedInputs, path: str | Path) -> LinkedSet:
+    """``linked`` checked with the RT Structure Set in ``path`` instead of the one its plan references (``--structure-set``):
+    it must be of the plan's patient and Frame of Reference; a note in the result says so."""
+    path = Path(path)
+    known = next((o for o in inputs.inventory.objects if o.path.resolve() == path.resolve()), None)
+    if known is None:
+        known = DicomObject(RTObjectKind.STRUCTURE_SET, path, read_dataset(path, stop_before_pixels=True))
+        inputs.inventory.objects.append(known)
+    given = describe(known.dataset, path)
+    if given is None or given.kind is not RTObjectKind.STRUCTURE_SET:
+        raise SelectionError(f"--structure-set {path}: not an RT Structure Set")
+    plan = linked.plan
+    if not _same_patient_and_frame(plan, given):
+        raise SelectionError(
+            f"--structure-set {path}: patient {given.patient_id!r} / Frame of Reference {given.frame_of_reference_uid} differ from "
+            f"{plan.plan_description}'s ({plan.patient_id!r} / {plan.frame_of_reference_uid})"
+        )
+    referenced = ", ".join(plan.structure_set_uids) or "none"
+    note = (f"{path}: RT Structure Set {given.sop_instance_uid} used as asked (--structure-set) in place of the one the plan references "
+            f"({referenced}); same patient and Frame of Reference")
+    return replace(linked, structure_set=given, plan=replace(plan, structure_set_uids=(given.sop_instance_uid,)), notes=(*linked.notes, note))
+
+
 def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
     """The model of one linked set: what it lacks raised as an error (references.gaps), the dose loaded and
     the Frame of Reference checked."""
     plan = inputs.plans[linked.plan.sop_instance_uid]
     for gap in gaps(linked):
         hint = ""
+        if gap.lacking is Lacking.STRUCTURE_SET:
+            hint = _other_structure_sets_hint(linked, inputs)
         if gap.lacking is Lacking.DOSE:
             dangling = [f"{d.path} references {', '.join(d.plan_uids) or 'no plan'}" for d in inputs.linking.orphan_doses]
             hint = (f" (RT Doses whose plan is absent: {'; '.join(dangling)})" if dangling else "") + _skipped_hint(inputs)

@@ -72,6 +72,7 @@ LINK_TAGS = (
     "IonBeamSequence",
     "ReferencedRTPlanSequence",
     "DoseSummationType",
+    "ReferencedFrameOfReferenceSequence",
 )
 
 
@@ -136,12 +137,17 @@ def describe(ds: Dataset, path: str | Path) -> ObjectReferences | None:
     kind = SOP_CLASS_KINDS.get(str(ds.get("SOPClassUID", "")))
     if kind is None:
         return None
+    frame = str(ds.get("FrameOfReferenceUID", "") or "")
+    if kind is RTObjectKind.STRUCTURE_SET and not frame:
+        # An RT Structure Set names its frames in ReferencedFrameOfReferenceSequence (PS3.3 C.8.8.5): the first one.
+        frames = [str(f.get("FrameOfReferenceUID", "") or "") for f in ds.get("ReferencedFrameOfReferenceSequence") or []]
+        frame = next((f for f in frames if f), "")
     described = ObjectReferences(
         path=Path(path),
         kind=kind,
         sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
         patient_id=str(ds.get("PatientID", "") or ""),
-        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
+        frame_of_reference_uid=frame,
     )
     if kind in PLAN_KINDS:
         beams = ds.get("IonBeamSequence" if kind is RTObjectKind.ION_PLAN else "BeamSequence") or []
