@@ -18,6 +18,7 @@ from pathlib import Path
 from rtcheck.dicom.planset import (
     LoadedInputs, build_dvh_set, build_plan_set, load_inputs, load_linked, select_sets, with_structure_set,
 )
+from rtcheck.dicom.plansum import build_plan_sum
 from rtcheck.dicom.references import LinkedSet
 from rtcheck.dicom.structures import Roi
 from rtcheck.dvh import EngineOptions
@@ -56,17 +57,25 @@ def check_paths(
     plan: str | None = None,
     options: CheckOptions = CheckOptions(),
     structure_set: str | Path | None = None,
+    sum_plans: bool = False,
 ) -> list[CheckResult]:
     """Check every plan found in ``paths`` (or the one ``plan`` selects) against ``arm`` of ``protocol``.
 
     ``structure_set``: an RT Structure Set file to use instead of the one the plans reference (``--structure-set``;
-    same patient and Frame of Reference, said in the result's notes)."""
+    same patient and Frame of Reference, said in the result's notes).  ``sum_plans`` (``--sum``): the plans
+    found are one course, checked as one (:mod:`rtcheck.dicom.plansum`), in the order they were found."""
     protocol = checkable_protocol(protocol, arm, options)
     inputs = load_inputs(paths)
+    sets = select_sets(inputs, plan)
+    if structure_set is not None:
+        sets = [with_structure_set(linked, inputs, structure_set) for linked in sets]
+    if sum_plans:
+        plan_set = build_plan_sum(sets, inputs)
+        chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
+        notes = [*inputs.skipped, *(n for s in sets for n in s.notes), *([note] if note else [])]
+        return [check_plan_set(plan_set, protocol, chosen, options, input_notes=notes)]
     results = []
-    for linked in select_sets(inputs, plan):
-        if structure_set is not None:
-            linked = with_structure_set(linked, inputs, structure_set)
+    for linked in sets:
         results.append(_check_linked(linked, inputs, protocol, arm, options, input_notes=inputs.skipped))
     return results
 

@@ -140,7 +140,7 @@ def test_a_setup_beam_needs_no_dose(tmp_path):
     (tmp_path / "plan" / "RD2.dcm").unlink()
     result = rtcheck("dvh", tmp_path / "plan")
     assert result.exit_code == 2
-    assert "treatment beams [2] have no dose" in result.stderr and "99" not in result.stderr
+    assert "treatment beams [2] have no dose" in result.stderr and "99]" not in result.stderr
 
 
 # --------------------------------------------------------------------------- fraction groups
@@ -240,3 +240,72 @@ def test_prior_dose_of_some_beams_or_not_a_course_is_refused(tmp_path, summation
     result = rtcheck("check", SAMPLE, *REIRRADIATION, "--prior-dose", prior, "--prior-fractions", 30)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"rtcheck: error: {prior}: ") and summation in result.stderr
+
+
+# --------------------------------------------------------------------------- two plans as one course (--sum)
+
+
+def course_plans(tmp_path: Path) -> tuple[Path, Case, Case]:
+    """Phase 1 (PTV 45 Gy / 25 fx) and a boost plan (PTV 5.4 Gy / 3 fx) on one structure set: 50.4 Gy / 28 fx."""
+    rois = [RoiShape("PTV", radius_mm=12, z_range_mm=(-12, 12))]
+    phase1 = Case(rois, dose=lambda x, y, z: course(x, y, z) * 45 / 50.4, prescriptions=[("PTV", 45.0)], fractions=25, plan_label="PHASE1")
+    phase2 = Case(rois, dose=lambda x, y, z: course(x, y, z) * 5.4 / 50.4, prescriptions=[("PTV", 5.4)], fractions=3,
+                  plan_label="BOOST", frame_uid=phase1.frame_uid, study_uid=phase1.study_uid)
+    phase2.plan.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID = phase1.structure_set.SOPInstanceUID
+    folder = tmp_path / "course"
+    phase1.write(folder)
+    save(phase2.plan, folder / "RP_boost.dcm")
+    save(phase2.rt_dose, folder / "RD_boost.dcm")
+    return folder, phase1, phase2
+
+
+def test_two_plans_are_checked_as_one_course_with_sum(tmp_path):
+    folder, _, _ = course_plans(tmp_path)
+    single = tmp_path / "single"
+    Case(ROIS, dose=course).write(single)
+    result = rtcheck("check", folder, *CR_PR, "--sum", "--format", "json")
+    assert result.exit_code in (0, 1), result.stderr
+    document = json.loads(result.stdout)
+    checks = {c["id"]: c for c in document["checks"]}
+    assert checks["rx-ptv-total-dose"]["value"] == pytest.approx(50.4) and checks["rx-ptv-total-dose"]["status"] == "per_protocol"
+    assert checks["rx-ptv-fractions"]["value"] == 28 and checks["rx-ptv-fractions"]["status"] == "per_protocol"
+    assert "phase 1 (PHASE1)" in checks["rx-ptv-total-dose"]["message"] and "phase 2 (BOOST)" in checks["rx-ptv-total-dose"]["message"]
+    assert document["plan"]["fractions"] == 28
+    summed = next(s for s in document["structures"] if s["structure"] == "PTV")
+    alone = dvh_json(single)["PTV"]
+    assert summed["mean_gy"] == pytest.approx(alone["mean_gy"], abs=0.01)
+    assert summed["max_gy"] == pytest.approx(alone["max_gy"], abs=0.01)
+    assert any("the sum of the 2 plans' doses" in n for n in document["notes"])
+    # Without --sum each plan is checked alone, and neither is the course.
+    separate = json.loads(rtcheck("check", folder, *CR_PR, "--format", "json").stdout)
+    assert [d["verdict"] for d in separate] == ["deviation_unacceptable", "deviation_unacceptable"]
+
+
+def test_a_multi_plan_dose_of_both_plans_is_the_course_dose(tmp_path):
+    folder, phase1, phase2 = course_plans(tmp_path)
+    (folder / "RD.dcm").unlink()
+    (folder / "RD_boost.dcm").unlink()
+    multi = dose_of(phase1, course, "MULTI_PLAN")
+    second = Dataset()
+    second.ReferencedSOPClassUID = phase2.plan.SOPClassUID
+    second.ReferencedSOPInstanceUID = phase2.plan.SOPInstanceUID
+    multi.ReferencedRTPlanSequence.append(second)
+    save(multi, folder / "RD_multi.dcm")
+    document = json.loads(rtcheck("check", folder, *CR_PR, "--sum", "--format", "json").stdout)
+    assert any("MULTI_PLAN dose of every plan is the course dose" in n for n in document["notes"])
+    checks = {c["id"]: c for c in document["checks"]}
+    assert checks["rx-ptv-total-dose"]["status"] == checks["rx-ptv-fractions"]["status"] == "per_protocol"
+    summed = next(s for s in document["structures"] if s["structure"] == "PTV")
+    single = tmp_path / "single"
+    Case(ROIS, dose=course).write(single)
+    assert summed["mean_gy"] == pytest.approx(dvh_json(single)["PTV"]["mean_gy"], abs=0.01)
+
+
+def test_sum_refuses_plans_of_another_frame_of_reference(tmp_path):
+    folder, _, _ = course_plans(tmp_path)
+    other = Case(ROIS, dose=course, plan_label="OTHER")
+    save(other.plan, folder / "RP_other.dcm")
+    save(other.rt_dose, folder / "RD_other.dcm")
+    save(other.structure_set, folder / "RS_other.dcm")
+    result = rtcheck("check", folder, *CR_PR, "--sum")
+    assert result.exit_code == 2 and "--sum" in result.stderr and "Frame of Reference" in result.stderr
