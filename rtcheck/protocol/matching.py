@@ -77,14 +77,19 @@ def resolve_structure(
     return StructureMatch(name, None, f"derived as {label} ({spec.derived})", combination)
 
 
-def match_structure(spec: StructureSpec, structure_set: StructureSet, override: str | None = None) -> StructureMatch:
-    """Find the ROI for ``spec``: an explicit override (``--map``, exact ROI name) first; else every ROI whose
-    name matches the structure's name, TG-263 name or an alias.
+FMA_SCHEME = "FMA"
 
-    One such ROI: it is matched.  Several: rtcheck does not choose silently.  The one documented rule that
-    decides is *exact name before alias*: a single ROI named exactly as the protocol's structure (or its
-    TG-263 name), character for character, is chosen, and the message names the ROIs not chosen.  Otherwise
-    nothing is matched and the reason lists the candidates and the ``--map`` that resolves it.
+
+def match_structure(spec: StructureSpec, structure_set: StructureSet, override: str | None = None) -> StructureMatch:
+    """Find the ROI for ``spec``: an explicit override (``--map``, exact ROI name) first; then the ROI whose
+    RT ROI Identification Code is one of the structure's FMA codes; else every ROI whose name matches the
+    structure's name, TG-263 name or an alias.
+
+    One such ROI: it is matched.  Several: rtcheck does not choose silently.  Two ROIs with the same code
+    match nothing.  Among names, the one documented rule that decides is *exact name before alias*: a single
+    ROI named exactly as the protocol's structure (or its TG-263 name), character for character, is chosen,
+    and the message names the ROIs not chosen.  Otherwise nothing is matched and the reason lists the
+    candidates and the ``--map`` that resolves it.
     """
     if override is not None:
         roi = structure_set.roi_by_name(override)
@@ -92,6 +97,15 @@ def match_structure(spec: StructureSpec, structure_set: StructureSet, override: 
             return StructureMatch(spec.name, None, f"mapped to ROI {override!r}, which the structure set does not contain")
         return StructureMatch(spec.name, roi, f"mapped explicitly to ROI {override!r}")
     candidates = [r for r in structure_set.rois if not excluded_from_evaluation(r.name)]
+    if spec.fma_codes:
+        wanted = {str(c) for c in spec.fma_codes}
+        coded = [r for r in candidates if r.identification_code and r.identification_code[0].upper() == FMA_SCHEME and r.identification_code[1] in wanted]
+        if len(coded) == 1:
+            roi = coded[0]
+            return StructureMatch(spec.name, roi, f"ROI {roi.name!r} matches by its code FMA {roi.identification_code[1]} (before any name)")  # type: ignore[index]
+        if len(coded) > 1:
+            listing = ", ".join(f"{r.name!r}" for r in coded)
+            return StructureMatch(spec.name, None, f"ambiguous: ROIs {listing} all carry FMA code(s) {', '.join(sorted(wanted))}; map one with --map {spec.name}=ROI")
     names = list(dict.fromkeys((spec.name, spec.tg263, *spec.aliases)))
     keys = {normalise_name(n): n for n in reversed(names)}  # the first name giving each key
     hits = [r for r in candidates if normalise_name(r.name) in keys]
