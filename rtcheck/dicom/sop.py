@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import enum
 
+from rtcheck.codes import CodedWord
+
 
 class RTObjectKind(str, enum.Enum):
     PLAN = "RT Plan"
@@ -23,7 +25,7 @@ SOP_CLASS_KINDS: dict[str, RTObjectKind] = {
 PLAN_KINDS = (RTObjectKind.PLAN, RTObjectKind.ION_PLAN)
 
 
-class DoseScope(str, enum.Enum):
+class DoseScope(CodedWord):
     """What part of the treatment a dose covers."""
 
     PLANS = "plans"  # a whole plan, or several
@@ -31,7 +33,7 @@ class DoseScope(str, enum.Enum):
     BEAMS = "beams"  # some beams or brachy application setups
 
 
-class DoseSummation(str, enum.Enum):
+class DoseSummation(CodedWord):
     """DoseSummationType (PS3.3 C.8.8.3); definitions quoted in rtcheck.dicom.summation."""
 
     PLAN = "PLAN"
