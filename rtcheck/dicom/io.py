@@ -101,7 +101,7 @@ def _infer_transfer_syntax(ds: Dataset) -> None:
     meta = getattr(ds, "file_meta", None)
     if meta is not None and "TransferSyntaxUID" in meta:
         return
-    syntax = _ENCODINGS.get(tuple(getattr(ds, "original_encoding", (None, None))))  # type: ignore[arg-type]
+    syntax = _ENCODINGS.get(tuple(getattr(ds, "original_encoding", (None, None))))
     if syntax is None:
         return
     if meta is None:
