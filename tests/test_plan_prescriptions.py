@@ -73,7 +73,9 @@ def test_real_three_isocentre_plan_has_no_prescription_made_up():
     plan = next(iter(load_inputs([need(SRS)]).plans.values()))
     assert plan.targets == []
     assert "3 different points" in plan.prescription_gap
-    checks = by_id(check_json(SRS, *CR_PR))
+    # PTV_1 is no longer taken silently out of PTV_1..PTV_5 and PTV_ALL.
+    assert by_id(check_json(SRS, *CR_PR))["ptv-d95"]["status"] == "not_evaluated"
+    checks = by_id(check_json(SRS, *CR_PR, "--map", "PTV=PTV_ALL"))
     for suffix in ("total-dose", "fractions", "dose-per-fraction"):
         check = checks[f"rx-ptv-{suffix}"]
         assert check["status"] == "not_evaluated"
