@@ -124,8 +124,12 @@ def main() -> None:
 @click.option("--prior-fractions", type=click.IntRange(min=1), help="Number of fractions of the prior course (with --prior-dose).")
 @click.option("--prior-interval-months", type=click.FloatRange(min=0),
               help="Months between the prior course and this one (for a recovery credit the protocol states).")
+@click.option("--structure-set", "structure_set", type=click.Path(dir_okay=False, path_type=str),
+              help="Use this RT Structure Set (same patient and Frame of Reference) instead of the one the plan references.")
+@click.option("--sum", "sum_plans", is_flag=True,
+              help="The RT Plans found are one course (e.g. phase 1 + sequential boost): their doses added, checked as one.")
 def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map, junit_path, html_path, pdf_path, anonymize,
-          prior_dose, prior_fractions, prior_interval_months):
+          prior_dose, prior_fractions, prior_interval_months, structure_set, sum_plans):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
     from rtcheck.grading import CheckOptions
@@ -133,7 +137,7 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
     if anonymize and not (html_path or pdf_path):
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
     options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
-    results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
+    results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options, structure_set=structure_set, sum_plans=sum_plans)
     from rtcheck.files import InputGuard, OutputPlace, write_output
     from rtcheck.render.outputs import RenderOptions, Rendering
 
