@@ -114,3 +114,8 @@ class ListenerError(RtcheckError):
 
 class UnsafeIdentifierError(RtcheckError, ValueError):
     """A UID (or other path component) received over the network cannot be used in a file path."""
+
+
+class StoreError(RtcheckError):
+    """The results database cannot be opened or used, or a request to it is refused
+    (an unknown user, a sign-off without its reasons)."""
