@@ -10,6 +10,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from rtcheck import __version__
 from rtcheck.batch.discovery import PlanSetFiles
@@ -28,6 +29,7 @@ class BatchSettings:
     html: bool = False
     anonymize: bool = False
     generated_at: datetime | None = None  # the report date of every HTML report (the batch's start)
+    records: bool = False  # also return the check's rtcheck.store record (batch --db)
 
 
 @dataclass
@@ -46,6 +48,7 @@ class TaskResult:
     json_text: str | None = None
     html_text: str | None = None
     rtcheck_version: str = __version__
+    record: Any = None  # rtcheck.store.record.CheckRecord with BatchSettings.records
 
 
 def failed(plan_set: PlanSetFiles, error: str, *, internal: bool = False) -> TaskResult:
@@ -86,6 +89,10 @@ def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskRes
             from rtcheck.render.html import render_html
 
             outcome.html_text = render_html(results, anonymize=settings.anonymize, generated_at=settings.generated_at)
+        if settings.records:
+            from rtcheck.store.record import build_record
+
+            outcome.record = build_record(result, document_text=outcome.json_text)
     except Exception as exc:  # noqa: BLE001
         outcome.error, outcome.internal = _internal(exc), True
     return outcome

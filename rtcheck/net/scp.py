@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from rtcheck.net.arrivals import ArrivalWorker
 from rtcheck.net.catalog import Catalog, describe_instance
 from rtcheck.net.logs import log_event
 from rtcheck.net.reports import PlanChecker, has_current_report
+from rtcheck.results import CheckResult
 from rtcheck.net.storage import (
     TEMP_PREFIX,
     valid_uid,
@@ -85,6 +87,8 @@ class ListenerConfig:
     settle_s: float = 3.0
     html: bool = True  # write the HTML report (when rtcheck.render.html is available)
     max_associations: int = 32
+    # Called with each result and its HTML report's path ("" when none) once the reports are written (listen --db).
+    on_result: Callable[[CheckResult, str], None] | None = None
 
 
 @dataclass
@@ -103,7 +107,7 @@ class Listener:
         self.catalog = Catalog()
         self._write_lock = threading.Lock()
         self._abandon = threading.Event()
-        checker = PlanChecker(config.protocol, config.arm, self._write_lock, self._abandon, html=config.html)
+        checker = PlanChecker(config.protocol, config.arm, self._write_lock, self._abandon, html=config.html, on_result=config.on_result)
         self.worker = ArrivalWorker(self.catalog, checker, config.settle_s, prepare=checker.prepare)
         self._stopping = False
         self._in_flight = 0

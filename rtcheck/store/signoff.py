@@ -102,13 +102,16 @@ def audit_rows(store: ResultStore, *, pseudonym: Any = None) -> list[AuditRow]:
     with store.session() as session:
         for record, check in session.execute(select(SignOff, Check).join(Check, SignOff.check_id == Check.id).order_by(SignOff.id)):
             patient = pseudonym(check.patient_id) if pseudonym else check.patient_id
-            base = dict(sign_off_id=record.id, signed_at=as_utc(record.signed_at).isoformat(timespec="seconds"),
-                        username=record.username, decision=record.decision, check_id=check.id, plan_uid=check.plan_uid,
-                        patient_id=patient, protocol_id=check.protocol_id, protocol_sha256=check.protocol_sha256, arm=check.arm,
-                        verdict=check.verdict, document_sha256=record.document_sha256, comment=record.comment)
-            for reason in record.reasons or [None]:
-                rows.append(AuditRow(**base, criterion=reason.criterion if reason else "", status=reason.status if reason else "",
-                                     reason=reason.reason if reason else ""))
+            signed_at = as_utc(record.signed_at).isoformat(timespec="seconds")
+            reasons: list[SignOffReason | None] = list(record.reasons) or [None]
+            for reason in reasons:
+                rows.append(AuditRow(
+                    sign_off_id=record.id, signed_at=signed_at, username=record.username, decision=record.decision, check_id=check.id,
+                    plan_uid=check.plan_uid, patient_id=patient, protocol_id=check.protocol_id, protocol_sha256=check.protocol_sha256,
+                    arm=check.arm, verdict=check.verdict, document_sha256=record.document_sha256, comment=record.comment,
+                    criterion=reason.criterion if reason else "", status=reason.status if reason else "",
+                    reason=reason.reason if reason else "",
+                ))
     return rows
 
 
