@@ -123,7 +123,7 @@ def profile_one(root: Path) -> None:
     sys.path.insert(0, str(REPO_ROOT))
     from rtcheck.batch.discovery import discover
     from rtcheck.batch.tasks import BatchSettings, check_plan_files
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
 
     start = time.perf_counter()
     found = discover([root])

@@ -11,16 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcheck.dicom.io import read_dataset
-from rtcheck.dicom.planset import LoadedInputs, PlanSet, build_dvh_set, build_plan_set, load_inputs, select_plans
-from rtcheck.dicom.sop import RTObjectKind
-from rtcheck.dvh import EngineOptions, compute_dvh
-from rtcheck.dvh.tps import TpsComparison, TpsDvh, compare_with_tps, read_tps_dvhs, stored_statistics_notes
+from rtcheck.dicom.planset import build_dvh_set, build_plan_set, load_inputs, select_plans
+from rtcheck.dicom.structures import Roi
+from rtcheck.dvh import EngineOptions
+from rtcheck.dvh.tps import TpsComparison, TpsDvh, compare_with_tps, planning_system_dvhs
 from rtcheck.errors import MetricUndefinedError, SelectionError
-from rtcheck.evaluation import CheckOptions, check_plan_set, choose_arm
-from rtcheck.metrics.evaluate import metric_value
+from rtcheck.grading import CheckOptions, DvhCache, check_plan_set, choose_arm
+from rtcheck.grading.tps import prescription_levels_gy
+from rtcheck.metrics.evaluate import MetricContext, evaluate_metric
 from rtcheck.metrics.grammar import Metric, parse_metric
-from rtcheck.protocol.loader import find_protocol
+from rtcheck.protocol.library import find_protocol
 from rtcheck.protocol.matching import normalise_name
 from rtcheck.protocol.model import Protocol
 from rtcheck.results import CheckResult
@@ -56,85 +56,8 @@ def check_paths(
     for selected in select_plans(inputs, plan):
         plan_set = build_plan_set(selected, inputs)
         chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
-        result = check_plan_set(plan_set, protocol, chosen, options)
-        result.notes[:0] = inputs.skipped + ([note] if note else [])
-        _compare_check_with_tps(result, plan_set, inputs)
-        _identify(result, plan_set, inputs)
-        results.append(result)
+        results.append(check_plan_set(plan_set, protocol, chosen, options, input_notes=inputs.skipped + ([note] if note else [])))
     return results
-
-
-def _identify(result: CheckResult, plan_set: PlanSet, inputs: LoadedInputs) -> None:
-    """Fill the report header's dose UIDs and plan/study dates from the headers already read."""
-    headers = {o.path: o.dataset for o in inputs.inventory.objects}
-    result.dose_uids = [str(headers[p].get("SOPInstanceUID", "")) for p in plan_set.dose.paths if p in headers]
-    plan = headers.get(plan_set.plan.path) if plan_set.plan is not None else None
-    if plan is not None:
-        result.plan_date = str(plan.get("RTPlanDate", "") or "")
-        result.study_date = str(plan.get("StudyDate", "") or "")
-
-
-def _prescriptions(plan_set: PlanSet) -> list[float]:
-    if plan_set.plan is None:
-        return []
-    return [t.total_dose_gy for t in plan_set.plan.targets if t.total_dose_gy]
-
-
-def _tps_dvhs_of(
-    plan_set: PlanSet, inputs: LoadedInputs, *, rx_gy: float | None, relative_rx_gy: float | None, announce: bool
-) -> tuple[dict[int, TpsDvh], list[str]]:
-    """The planning system's DVHs stored in the plan set's RT Dose, by ROI number, and notes.
-
-    ``rx_gy`` is used to recognise stored statistics in % of the prescription;
-    ``relative_rx_gy`` converts RELATIVE DVH doses when the RT Dose gives no
-    normalisation dose.  Several BEAM doses carry per-beam DVHs, which are not
-    comparable with the DVH of their sum: none is returned, with a note.  With
-    ``announce`` a dose without DVHs is noted too.  Only the headers already read
-    are looked at, so a dose without a DVHSequence costs nothing.
-    """
-    headers = {o.path: o.dataset for o in inputs.inventory.of_kind(RTObjectKind.DOSE)}
-    datasets = [(path, headers.get(path) or read_dataset(path, stop_before_pixels=True)) for path in plan_set.dose.paths]
-    with_dvhs = [(path, ds) for path, ds in datasets if ds.get("DVHSequence")]
-    if not with_dvhs:
-        files = ", ".join(str(p) for p in plan_set.dose.paths)
-        return {}, ([f"{files}: no planning-system DVHs (DVHSequence) to compare with"] if announce else [])
-    if len(datasets) > 1:
-        return {}, [
-            f"the {len(datasets)} RT Doses of this plan carry the planning system's DVHs per beam, which are not "
-            "comparable with the DVH of their sum: not compared"
-        ]
-    path, ds = with_dvhs[0]
-    scale = 1.0
-    if str(ds.get("DoseSummationType", "")).upper() == "FRACTION":
-        if plan_set.dose.fraction_scale is None:
-            return {}, [f"{path}: the planning system's DVHs of a FRACTION dose cannot be scaled to the course: not compared"]
-        scale = float(plan_set.dose.fraction_scale)
-    dvhs = read_tps_dvhs(ds, source=str(path), rx_gy=relative_rx_gy, dose_scale=scale)
-    notes = stored_statistics_notes(ds, dvhs, source=str(path), rx_gy=rx_gy)
-    by_roi: dict[int, TpsDvh] = {}
-    for dvh in dvhs:
-        by_roi.setdefault(dvh.roi_number, dvh)
-    return by_roi, notes
-
-
-def _compare_check_with_tps(result: CheckResult, plan_set: PlanSet, inputs: LoadedInputs) -> None:
-    """Fill ``result.tps_comparison`` for the structures the check evaluated that the RT Dose has DVHs of."""
-    prescriptions = _prescriptions(plan_set)
-    rx_gy = max(prescriptions) if prescriptions else None
-    single = prescriptions[0] if len(set(prescriptions)) == 1 else None
-    tps, notes = _tps_dvhs_of(plan_set, inputs, rx_gy=rx_gy, relative_rx_gy=single, announce=False)
-    result.notes += notes
-    if not tps:
-        return
-    for summary in result.structures:
-        ours = result.dvhs_by_roi.get(summary.roi_number) if summary.roi_number is not None else None
-        theirs = tps.get(summary.roi_number)
-        if ours is None or theirs is None:
-            continue
-        comparison = compare_with_tps(ours, theirs, rx_gy=rx_gy)
-        comparison.structure = summary.structure
-        comparison.roi_name = summary.roi_name
-        result.tps_comparison.append(comparison)
 
 
 @dataclass
@@ -178,7 +101,7 @@ def dvh_statistics(
     inputs = load_inputs(paths)
     plan_set = build_dvh_set(inputs, plan)
     given_rx = rx_gy
-    prescriptions = _prescriptions(plan_set)
+    prescriptions = prescription_levels_gy(plan_set.plan)
     if rx_gy is None and prescriptions:
         rx_gy = max(prescriptions)
     if rx_gy is None and any(m.needs_prescription for m in parsed):
@@ -188,24 +111,25 @@ def dvh_statistics(
     tps_notes: list[str] = []
     if compare_tps:
         single = given_rx if given_rx is not None else (prescriptions[0] if len(set(prescriptions)) == 1 else None)
-        tps, tps_notes = _tps_dvhs_of(plan_set, inputs, rx_gy=rx_gy, relative_rx_gy=single, announce=True)
+        tps, tps_notes = planning_system_dvhs(plan_set.dose, rx_gy=rx_gy, relative_rx_gy=single, announce=True)
 
     rois = plan_set.structure_set.rois
     if structures:
-        wanted = []
+        wanted: list[Roi] = []
         for name in structures:
             hits = [r for r in rois if r.name == name] or [r for r in rois if normalise_name(r.name) == normalise_name(name)]
             if not hits:
                 raise SelectionError(f"--structure {name!r} matches no ROI; ROIs: {', '.join(r.name for r in rois)}")
             wanted.extend(h for h in hits if h not in wanted)
         rois = wanted
-    spacing = plan_set.structure_set.typical_plane_spacing_mm()
+    cache = DvhCache(plan_set.dose, plan_set.structure_set.typical_plane_spacing_mm(), engine)
     biological = None
-    bio_fractions = None
     if any(m.biology is not None for m in parsed):
-        from rtcheck.radiobiology.statistics import course_fractions
+        from rtcheck.grading.statistics import BiologicalDvhs, course_fractions
 
         bio_fractions = course_fractions(plan_set.plan, fractions, parsed)
+        assert bio_fractions is not None  # course_fractions raises SelectionError when it has none
+        biological = BiologicalDvhs(cache, bio_fractions)
     rows: list[StructureStatistics] = []
     for roi in rois:
         unmatched = [f"the planning system has a DVH of it ({tps[roi.number].source}) but rtcheck none"] if roi.number in tps else []
@@ -216,7 +140,7 @@ def dvh_statistics(
                 )
             )
             continue
-        dvh = compute_dvh(roi, plan_set.dose, plane_spacing_mm=spacing, options=engine)
+        dvh = cache.dvh(roi)
         if dvh.volume_cc <= 0:
             rows.append(
                 StructureStatistics(
@@ -232,16 +156,12 @@ def dvh_statistics(
             row.notes.append(f"{dvh.fraction_outside * 100:.1f} % of the volume lies outside the dose grid; statistics cover the part inside")
         for metric in parsed:
             try:
-                if metric.biology is not None:
-                    # EQD2/BED: the DVH on the converted grid (rtcheck.radiobiology.statistics).
-                    if biological is None:
-                        from rtcheck.radiobiology.statistics import BiologicalDvhs
-
-                        biological = BiologicalDvhs(plan_set.dose, bio_fractions, spacing, engine)
+                if metric.biology is not None and biological is not None:
+                    # EQD2/BED: the DVH on the converted grid (rtcheck.grading.statistics).
                     row.metrics[metric.text], note = biological.value(metric, roi)
                     row.notes += [note] if note else []
                     continue
-                row.metrics[metric.text] = metric_value(metric, dvh, rx_gy)
+                row.metrics[metric.text] = evaluate_metric(metric, roi.name, MetricContext({roi.name: dvh}, grid=plan_set.dose), rx_gy)
             except MetricUndefinedError as exc:
                 row.metrics[metric.text] = None
                 row.notes.append(str(exc))

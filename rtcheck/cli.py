@@ -162,7 +162,7 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
           prior_dose, prior_fractions, prior_interval_months, db_url):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
-    from rtcheck.evaluation import CheckOptions
+    from rtcheck.grading import CheckOptions
 
     if anonymize and not (html_path or pdf_path):
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
@@ -334,7 +334,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
     Exit 2 if any set could not be checked (its row in the summary says why), else 1 or 0 as `check`.
     """
     from rtcheck.batch import run_batch
-    from rtcheck.evaluation import CheckOptions
+    from rtcheck.grading import CheckOptions
 
     if anonymize and not html:
         raise click.UsageError("--anonymize applies to the --html reports; give --html")
@@ -390,7 +390,7 @@ def protocols(ctx, output_format):
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(output_format):
     """List the available protocols and their arms."""
-    from rtcheck.protocol.loader import list_protocols
+    from rtcheck.protocol.library import list_protocols
 
     found = list_protocols()
     if output_format == "json":
@@ -411,7 +411,7 @@ def list_command(output_format):
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def show_command(protocol_id, output_format):
     """Show a protocol: structures, arms, prescriptions and constraints with their sources."""
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
     from rtcheck.render.protocol import describe_protocol, protocol_document
 
     protocol = find_protocol(protocol_id)
@@ -427,7 +427,7 @@ def show_command(protocol_id, output_format):
 def validate_command(files, output_format):
     """Validate protocol files: every file is reported; exit 2 if any is invalid."""
     from rtcheck.errors import ProtocolError
-    from rtcheck.protocol.loader import load_protocol_file
+    from rtcheck.protocol.library import load_protocol_file
 
     reports = []
     for path in files:
@@ -485,7 +485,7 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
 
     from rtcheck.net.logs import configure
     from rtcheck.net.scp import Listener, ListenerConfig
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
 
     protocol = find_protocol(protocol_id)
     protocol.ensure_checkable(arm)

@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rtcheck.dvh.histogram import DoseVolumeHistogram
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
     from rtcheck.dvh.tps import TpsComparison
+
+__all__ = [
+    "CheckKind", "CheckOutcome", "CheckResult", "DvhMarker", "MarkerAxis", "Status", "StructureSummary", "TargetSummary", "worst",
+]
 
 
 class Status(str, enum.Enum):
+    """The verdict of a check, and of a plan (its required checks' worst)."""
+
     PER_PROTOCOL = "per_protocol"
     VARIATION_ACCEPTABLE = "variation_acceptable"
     DEVIATION_UNACCEPTABLE = "deviation_unacceptable"
@@ -37,12 +40,33 @@ def worst(statuses: list[Status]) -> Status:
     return max(statuses, key=_SEVERITY.__getitem__)
 
 
+class _Code(str, enum.Enum):
+    """A coded string: compares, serialises and formats as its value (on every Python rtcheck supports)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class CheckKind(_Code):
+    """What a check grades: an item of a prescription, or a DVH constraint of a structure."""
+
+    PRESCRIPTION = "prescription"
+    DVH = "dvh"
+
+
+class MarkerAxis(_Code):
+    """The DVH axis a marker's thresholds lie on (``DvhMarker.free_axis``)."""
+
+    DOSE = "dose"
+    VOLUME = "volume"
+
+
 @dataclass
 class CheckOutcome:
     """One graded check: a prescription item or a DVH constraint."""
 
     id: str
-    kind: str  # "prescription" or "dvh"
+    kind: CheckKind
     structure: str
     roi_name: str | None
     metric: str
@@ -79,7 +103,7 @@ class DvhMarker:
     structure: str
     dose_gy: float
     volume_pct: float | None
-    free_axis: str
+    free_axis: MarkerAxis
     thresholds: dict[str, float] = field(default_factory=dict)
 
 

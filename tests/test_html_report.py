@@ -21,7 +21,7 @@ from pydicom.sequence import Sequence
 from cli_helpers import rtcheck
 from conftest import require_program
 from rtcheck.api import check_paths
-from rtcheck.evaluation import CheckOptions
+from rtcheck.grading import CheckOptions
 from rtcheck.render.html import render_html
 from rtcheck.render.terminal import STATUS_WORDS
 from rtcheck.results import Status

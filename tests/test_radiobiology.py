@@ -16,9 +16,9 @@ from dicom_factory import Case, RoiShape
 from rtcheck.api import check_paths, dvh_statistics
 from rtcheck.dicom.dose import DoseGrid
 from rtcheck.errors import InputError, MetricSyntaxError, ProtocolError, SelectionError
-from rtcheck.evaluation import CheckOptions
+from rtcheck.grading import CheckOptions
 from rtcheck.metrics.grammar import Biology, parse_metric
-from rtcheck.protocol.loader import load_protocol_file
+from rtcheck.protocol.library import load_protocol_file
 from rtcheck.radiobiology.alpha_beta import default_alpha_beta_gy, roi_alpha_beta_gy
 from rtcheck.radiobiology.dose import biological_grid
 from rtcheck.radiobiology.lq import bed_from_dose_per_fraction_gy, bed_gy, bed_to_eqd2_gy, eqd2_from_dose_per_fraction_gy, eqd2_gy, eqd2_to_bed_gy
@@ -471,7 +471,7 @@ def test_a_constraint_built_in_python_gets_the_alpha_beta_the_loader_would_give(
 
     from rtcheck.api import check_paths
     from rtcheck.metrics.grammar import parse_metric
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.protocol.library import find_protocol
     from rtcheck.protocol.model import Constraint, Threshold
 
     protocol = find_protocol("escc-induction-icrt-ccrt")

@@ -12,8 +12,8 @@ import pytest
 
 from cli_helpers import rtcheck, run_process
 from rtcheck.api import check_paths
-from rtcheck.evaluation import CheckOptions
-from rtcheck.protocol.loader import find_protocol, load_protocol_file
+from rtcheck.grading import CheckOptions
+from rtcheck.protocol.library import find_protocol, load_protocol_file
 from rtcheck.radiobiology.lq import eqd2_gy
 from rtcheck.radiobiology.reirradiation import PriorCourse
 from rtcheck.results import Status

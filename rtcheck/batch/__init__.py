@@ -20,7 +20,7 @@ from rtcheck.batch.reports import SUMMARY_CSV, SUMMARY_JSON, OutputFolder
 from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
 from rtcheck.batch.tasks import BatchSettings, TaskResult
 from rtcheck.errors import RtcheckError
-from rtcheck.evaluation import CheckOptions
+from rtcheck.grading import CheckOptions
 from rtcheck.protocol.model import Protocol
 
 __all__ = ["BatchOutcome", "SummaryRow", "run_batch"]

@@ -15,7 +15,7 @@ from typing import Any
 from rtcheck import __version__
 from rtcheck.batch.discovery import PlanSetFiles
 from rtcheck.errors import RtcheckError
-from rtcheck.evaluation import CheckOptions
+from rtcheck.grading import CheckOptions
 from rtcheck.protocol.model import Protocol
 
 

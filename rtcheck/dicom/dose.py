@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
+from rtcheck.dicom.dose_file import DoseFile, describe_dose_file
 from rtcheck.dicom.io import read_dataset
 from rtcheck.errors import InputError, UnsupportedObjectError
 
@@ -35,6 +36,8 @@ class DoseGrid:
     notes: list[str] = field(default_factory=list)
     # For a FRACTION dose: the number of fractions it was multiplied by.
     fraction_scale: int | None = None
+    # The RT Dose files the grid was read from (UIDs, the planning system's DVHs); none for a derived grid.
+    files: list[DoseFile] = field(default_factory=list)
 
     @property
     def max_gy(self) -> float:
@@ -164,6 +167,7 @@ def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
         paths=[path],
         summation_type=str(ds.get("DoseSummationType", "")).upper(),
         dose_type=dose_type,
+        files=[describe_dose_file(ds, path)],
     )
 
 
@@ -194,4 +198,5 @@ def sum_doses(grids: list[DoseGrid]) -> DoseGrid:
         paths=[p for g in grids for p in g.paths],
         summation_type="BEAM (summed)",
         dose_type=first.dose_type,
+        files=[f for g in grids for f in g.files],
     )

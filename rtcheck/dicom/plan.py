@@ -58,6 +58,9 @@ class Plan:
     targets: list[TargetPrescription]
     beam_numbers: list[int]
     notes: list[str] = field(default_factory=list)
+    # RTPlanDate and StudyDate as written (DICOM DA, YYYYMMDD), "" when absent: for reports.
+    plan_date: str = ""
+    study_date: str = ""
 
     @property
     def fractions(self) -> int | None:
@@ -89,7 +92,7 @@ def _float(value) -> float | None:
 
 
 def _parse_fraction_groups(ds: Dataset) -> list[FractionGroup]:
-    groups = []
+    groups: list[FractionGroup] = []
     for item in ds.get("FractionGroupSequence", []):
         beam_doses = [_float(b.get("BeamDose")) for b in item.get("ReferencedBeamSequence", [])]
         known = [d for d in beam_doses if d is not None]
@@ -135,6 +138,8 @@ def parse_plan(ds: Dataset, path: Path, kind: RTObjectKind) -> Plan:
         fraction_groups=groups,
         targets=[],
         beam_numbers=beam_numbers,
+        plan_date=str(ds.get("RTPlanDate", "") or ""),
+        study_date=str(ds.get("StudyDate", "") or ""),
     )
 
     for item in ds.get("DoseReferenceSequence", []):

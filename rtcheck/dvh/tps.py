@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from rtcheck.dicom.dose import DoseGrid
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 
 VOLUME_TOLERANCE_FRACTION = 0.03
@@ -339,6 +340,41 @@ def _dvh_values(item: Dataset) -> np.ndarray | None:
 
 def _unusable(roi_number: int, where: str, reason: str) -> TpsDvh:
     return TpsDvh(roi_number, None, None, None, None, None, where, dose_reason=reason, volume_reason=reason)
+
+
+def planning_system_dvhs(
+    dose: DoseGrid, *, rx_gy: float | None, relative_rx_gy: float | None, announce: bool
+) -> tuple[dict[int, TpsDvh], list[str]]:
+    """The planning system's DVHs stored in the RT Dose file(s) of ``dose``, by ROI number, and notes.
+
+    ``rx_gy`` is used to recognise stored statistics in % of the prescription;
+    ``relative_rx_gy`` converts RELATIVE DVH doses when the RT Dose gives no
+    normalisation dose.  Several BEAM doses carry per-beam DVHs, which are not
+    comparable with the DVH of their sum: none is returned, with a note.  With
+    ``announce`` a dose without DVHs is noted too.
+    """
+    with_dvhs = [f for f in dose.files if f.stored_dvhs is not None]
+    if not with_dvhs:
+        files = ", ".join(str(p) for p in dose.paths)
+        return {}, ([f"{files}: no planning-system DVHs (DVHSequence) to compare with"] if announce else [])
+    if len(dose.files) > 1:
+        return {}, [
+            f"the {len(dose.files)} RT Doses of this plan carry the planning system's DVHs per beam, which are not "
+            "comparable with the DVH of their sum: not compared"
+        ]
+    file = with_dvhs[0]
+    assert file.stored_dvhs is not None
+    scale = 1.0
+    if file.summation_type == "FRACTION":
+        if dose.fraction_scale is None:
+            return {}, [f"{file.path}: the planning system's DVHs of a FRACTION dose cannot be scaled to the course: not compared"]
+        scale = float(dose.fraction_scale)
+    dvhs = read_tps_dvhs(file.stored_dvhs, source=str(file.path), rx_gy=relative_rx_gy, dose_scale=scale)
+    notes = stored_statistics_notes(file.stored_dvhs, dvhs, source=str(file.path), rx_gy=rx_gy)
+    by_roi: dict[int, TpsDvh] = {}
+    for dvh in dvhs:
+        by_roi.setdefault(dvh.roi_number, dvh)
+    return by_roi, notes
 
 
 def stored_statistics_notes(ds: Dataset, dvhs: list[TpsDvh], *, source: str = "RT Dose", rx_gy: float | None = None) -> list[str]:

@@ -1,13 +1,55 @@
-"""Value of a parsed metric on a DVH.
+"""Value of a parsed metric in a context: the DVHs of the plan's structures and the dose grid.
 
 Doses in Gy internally; ``rx_gy`` is the prescription that % doses refer to.
+Every metric of the grammar today reads one structure's DVH; the context holds
+all of them (and the grid) so that a metric of two structures (a conformity or
+gradient index) reads what it needs from the same place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 from rtcheck.errors import MetricUndefinedError
 from rtcheck.metrics.grammar import Metric, MetricKind
+
+if TYPE_CHECKING:
+    from rtcheck.dicom.dose import DoseGrid
+
+__all__ = ["MetricContext", "evaluate_metric", "metric_value"]
+
+
+@dataclass(frozen=True)
+class MetricContext:
+    """What a metric may read: the DVH of each structure by name and the dose grid (Gy, mm) they were computed on
+    (None when the caller has only DVHs)."""
+
+    dvhs: Mapping[str, DoseVolumeHistogram] = field(default_factory=dict)
+    grid: "DoseGrid | None" = None
+
+    def dvh(self, structure: str) -> DoseVolumeHistogram:
+        try:
+            return self.dvhs[structure]
+        except KeyError:
+            raise MetricUndefinedError(f"no DVH of {structure} in the metric's context") from None
+
+
+def evaluate_metric(metric: Metric, structure: str, context: MetricContext, rx_gy: float | None = None) -> float:
+    """The value of ``metric`` of ``structure`` in its output unit (Gy, cGy, % of ``rx_gy``, cc or % of volume).
+
+    Raises MetricUndefinedError when the context has no DVH of the structure, the
+    structure has no volume in the dose grid, the volume asked for exceeds the
+    structure's, or a % dose has no prescription.
+    """
+    return _on_dvh(metric, context.dvh(structure), rx_gy)
+
+
+def metric_value(metric: Metric, dvh: DoseVolumeHistogram, rx_gy: float | None = None) -> float:
+    """:func:`evaluate_metric` in the context of one DVH (``rtcheck dvh``, tests)."""
+    return evaluate_metric(metric, dvh.name, MetricContext({dvh.name: dvh}), rx_gy)
 
 
 def _dose_in_gy(metric: Metric, rx_gy: float | None) -> float:
@@ -31,13 +73,7 @@ def _express_dose(value_gy: float, metric: Metric, rx_gy: float | None) -> float
     return value_gy / rx_gy * 100.0
 
 
-def metric_value(metric: Metric, dvh: DoseVolumeHistogram, rx_gy: float | None = None) -> float:
-    """The metric's value in its output unit (Gy, cGy, % of ``rx_gy``, cc or % of volume).
-
-    Raises MetricUndefinedError when the structure has no volume in the dose
-    grid, the volume asked for exceeds the structure's, or a % dose has no
-    prescription.
-    """
+def _on_dvh(metric: Metric, dvh: DoseVolumeHistogram, rx_gy: float | None) -> float:
     volume = dvh.volume_cc
     if volume <= 0:
         raise MetricUndefinedError(f"{dvh.name} has no volume inside the dose grid")

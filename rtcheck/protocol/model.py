@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,14 +11,62 @@ from rtcheck.errors import NoRadiotherapyError, UnknownArmError
 from rtcheck.metrics.grammar import Metric
 from rtcheck.radiobiology.recovery import RecoveryCredit
 
-_OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+class ProtocolCode(str, enum.Enum):
+    """A coded word of a protocol file.  A ``str`` whose text is the word itself, so comparisons with
+    plain strings, f-strings, JSON and YAML give what the file says (``str()`` is the value, not
+    ``Class.MEMBER``)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Role(ProtocolCode):
+    """What a structure is to the protocol (``role:``); ``oar`` when the file says nothing."""
+
+    TARGET = "target"
+    OAR = "oar"
+    OTHER = "other"
+
+
+class Operation(ProtocolCode):
+    """How a derived structure is made from its operands (``derived: {operation: [...]}``)."""
+
+    UNION = "union"
+    INTERSECTION = "intersection"
+    SUBTRACT = "subtract"  # the first operand minus all the others
+
+
+class DoseSetBy(ProtocolCode):
+    """Who states a prescription's dose (``dose_set_by:``): the trial, or the site (within an EQD2 window)."""
+
+    TRIAL = "trial"
+    SITE = "site"
+
+
+class Comparison(ProtocolCode):
+    """The comparison of a one-sided threshold such as ``<= 20 Gy``."""
+
+    LESS = "<"
+    LESS_OR_EQUAL = "<="
+    GREATER = ">"
+    GREATER_OR_EQUAL = ">="
+
+
+_OPERATORS = {
+    Comparison.LESS: operator.lt,
+    Comparison.LESS_OR_EQUAL: operator.le,
+    Comparison.GREATER: operator.gt,
+    Comparison.GREATER_OR_EQUAL: operator.ge,
+}
 
 
 @dataclass(frozen=True)
 class Threshold:
     """A one-sided limit such as ``< 25 %``; ``unit`` is the metric's output unit."""
 
-    operator: str
+    operator: Comparison
     value: float
     unit: str
 
@@ -26,7 +75,7 @@ class Threshold:
 
     @property
     def is_upper_limit(self) -> bool:
-        return self.operator in ("<", "<=")
+        return self.operator in (Comparison.LESS, Comparison.LESS_OR_EQUAL)
 
     def __str__(self) -> str:
         return f"{self.operator} {self.value:g} {self.unit}"
@@ -37,11 +86,11 @@ class Derivation:
     """How a structure is made from others when no ROI provides it: ``union``,
     ``intersection`` or ``subtract`` (the first operand minus the others)."""
 
-    operation: str
+    operation: Operation
     operands: tuple[str, ...]
 
     def __str__(self) -> str:
-        symbol = {"union": " | ", "intersection": " & ", "subtract": " - "}[self.operation]
+        symbol = {Operation.UNION: " | ", Operation.INTERSECTION: " & ", Operation.SUBTRACT: " - "}[self.operation]
         return symbol.join(self.operands)
 
 
@@ -52,7 +101,7 @@ class StructureSpec:
 
     name: str
     tg263: str
-    role: str
+    role: Role
     aliases: tuple[str, ...]
     derived: Derivation | None = None
 
@@ -110,7 +159,7 @@ class Prescription:
     variation_acceptable_pct: float | None
     tolerance_source: str
     source: str
-    dose_set_by: str = "trial"
+    dose_set_by: DoseSetBy = DoseSetBy.TRIAL
     window: Eqd2Window | None = None
 
 

@@ -3,128 +3,71 @@
 An overlay (``schema: rtcheck.overlay/1``) ``extends:`` a protocol (by id, or by a
 path relative to the overlay) and changes structure aliases, thresholds of named
 constraints, site-set prescriptions, and may add structures and constraints
-(README, "Site overlays").  It is merged into the base's YAML document, the
-result validated like any protocol, and every value it set is recorded in
+(README, "Site overlays").  It is merged into the base's document, the result
+validated like any protocol, and every value it set is recorded in
 ``Protocol.provenance`` (the base file provides everything else).
 
 An overlay cannot remove a constraint (it may make one optional, with a
 ``reason``), cannot give radiotherapy to an arm or protocol without it, and
 cannot change a dose the trial fixes (only its tolerance).  An overlay may
-extend another overlay; a cycle is refused.
+extend another overlay; rtcheck.protocol.library finds the base and refuses a cycle.
+
+This module is a pure merge of documents: it reads no file and changes none of its
+inputs.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import threading
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from rtcheck.errors import ProtocolError
-from rtcheck.protocol.loader import (
-    OVERLAY_SCHEMA,
-    _constraint,
-    _prescription,
-    _structures,
-    _Validator,
-    parse_protocol,
-    read_document,
-)
-from rtcheck.protocol.model import Protocol
+from rtcheck.protocol.model import DoseSetBy, Protocol
+from rtcheck.protocol.schema import OVERLAY_SCHEMA, Validator, parse_constraint, parse_prescription, parse_structures
+
+__all__ = ["merge_overlay", "overlay_extends", "overlay_notes"]
 
 # What an overlay may change in a constraint; its metric, structure and biology stay the base's.
 _CONSTRAINT_FIELDS = {"per_protocol", "variation_acceptable", "required", "max_outside_dose_grid_pct", "recovery_credit"}
 _DOSE_FIELDS = {"total_dose_gy", "fractions", "dose_per_fraction_gy", "tolerance"}
-# Overlay files being resolved in this thread, outermost first: a file met again is a cycle.
-_loading = threading.local()
 
 
-def load_overlay(path: Path, raw: bytes, data: Any) -> Protocol:
-    """Merge the overlay in ``path`` (its bytes and parsed YAML) with its base and validate the result."""
-    return _load(path, raw, data)[0]
-
-
-def _load(path: Path, raw: bytes, data: Any) -> tuple[Protocol, dict]:
-    """The merged protocol and the merged YAML document it was built from."""
-    stack: list[Path] = getattr(_loading, "stack", [])
-    resolved = path.resolve()
-    if resolved in stack:
-        chain = " -> ".join(str(p) for p in [*stack[stack.index(resolved):], resolved])
-        raise ProtocolError(str(path), "extends", f"overlays extend each other in a cycle: {chain}")
-    _loading.stack = [*stack, resolved]
-    try:
-        return _merge(path, raw, data)
-    finally:
-        _loading.stack = stack
-
-
-def overlay_notes(protocol: Protocol) -> list[str]:
-    """Notes for a check report: the overlay chain with each file's sha256."""
-    if not protocol.bases:
-        return []
-    chain = "; ".join(f"{b['kind']} {b['id']} ({b['path']}, sha256 {b['sha256']})" for b in protocol.bases)
-    return [
-        f"protocol {protocol.id} is a site overlay ({protocol.path}, sha256 {protocol.sha256}) of: {chain}; "
-        f"{len(protocol.provenance)} value(s) set by overlays (rtcheck protocols show {protocol.id})"
-    ]
-
-
-def _base_path(v: _Validator, path: Path, extends: Any) -> Path:
-    from rtcheck.protocol.loader import _protocol_files
-
+def overlay_extends(overlay: Any, source: str) -> str:
+    """The ``extends:`` of overlay document ``overlay`` (the base's id or file), once its header is valid."""
+    v = Validator(source)
+    doc = _header(v, overlay)
+    extends = doc["extends"]
     if not isinstance(extends, str) or not extends.strip():
         raise v.fail("extends", "expected the id or the file of the protocol this overlay adapts")
-    if extends.endswith((".yaml", ".yml")) or "/" in extends:
-        base = Path(extends) if Path(extends).is_absolute() else path.parent / extends
-        if not base.is_file():
-            raise v.fail("extends", f"protocol file {base} does not exist")
-        return base
-    stack: list[Path] = getattr(_loading, "stack", [])
-    files = _protocol_files()
-    # File names follow ids: try the file named after the id first, then every file.
-    for candidate in sorted(files, key=lambda f: f.stem != extends):
-        if candidate.resolve() == path.resolve():
-            continue
-        try:
-            _, data = read_document(candidate)
-        except ProtocolError:
-            continue
-        if isinstance(data, dict) and data.get("id") == extends:
-            if candidate.resolve() in stack:
-                chain = " -> ".join(str(p) for p in [*stack[stack.index(candidate.resolve()):], candidate.resolve()])
-                raise v.fail("extends", f"overlays extend each other in a cycle: {chain}")
-            return candidate
-    raise v.fail("extends", f"unknown protocol {extends!r} (searched the protocol folders)")
+    return extends
 
 
-def _merge(path: Path, raw: bytes, data: Any) -> tuple[Protocol, dict]:
-    v = _Validator(str(path))
-    doc = v.mapping(
-        data, None, required={"schema", "id", "extends", "source"},
-        optional={"title", "version", "extends_sha256", "structures", "add_structures", "constraints", "arms"},
-    )
-    if doc["schema"] != OVERLAY_SCHEMA:
-        raise v.fail("schema", f"expected {OVERLAY_SCHEMA!r} for a file with extends:, got {doc['schema']!r}")
-    overlay_id = v.identifier(doc["id"], "id")
-    if not isinstance(doc["source"], dict) or not doc["source"]:
-        raise v.fail("source", "expected a mapping saying who adapted the protocol and why (site, notes)")
-    base_path = _base_path(v, path, doc["extends"])
-    base, base_document = _load_base(base_path)
+def merge_overlay(base_document: Mapping[str, Any], base: Protocol, overlay: Any, source: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Overlay document ``overlay`` (named ``source`` in errors) merged into ``base_document``.
+
+    ``base`` is the model of ``base_document`` (with its sha256, overlay chain and provenance).
+    Returns the merged protocol document, still to be validated as a whole, and the provenance:
+    each value an overlay of the chain set -> that overlay's ``source``.
+    """
+    v = Validator(source)
+    # A copy: the merged document shares no mapping with the caller's overlay.
+    doc = copy.deepcopy(_header(v, overlay))
+    overlay_id = doc["id"]
     if overlay_id == base.id:
         raise v.fail("id", f"an overlay needs its own id, not its base's {base.id!r}")
     if doc.get("extends_sha256") is not None and doc["extends_sha256"] != base.sha256:
-        raise v.fail("extends_sha256", f"the base {base_path} has sha256 {base.sha256}, not the one this overlay was written for")
-    merged = copy.deepcopy(base_document)
+        raise v.fail("extends_sha256", f"the base {base.path} has sha256 {base.sha256}, not the one this overlay was written for")
+    merged = copy.deepcopy(dict(base_document))
     provenance = dict(base.provenance)
-    origin = str(path)
+    origin = source
 
     changes = {k: doc[k] for k in ("structures", "add_structures", "constraints", "arms") if doc.get(k)}
     if changes and not base.radiotherapy:
         raise v.fail(next(iter(changes)), f"protocol {base.id} has no radiotherapy; an overlay cannot add radiotherapy to it")
 
     _override_structures(v, doc, merged, provenance, origin)
-    specs = _structures(v, merged.get("structures") or {})
+    specs = parse_structures(v, merged.get("structures") or {})
     # Protocol-wide changes first: a per-arm change of the same value then wins in its arm.
     _override_constraints(v, doc.get("constraints") or {}, "constraints", merged, None, specs, provenance, origin)
     arms_raw = doc.get("arms") or {}
@@ -142,27 +85,34 @@ def _merge(path: Path, raw: bytes, data: Any) -> tuple[Protocol, dict]:
         **merged["source"],
         f"overlay {overlay_id}": "; ".join(f"{k}: {' '.join(str(val).split())}" for k, val in doc["source"].items()),
     }
-    protocol = parse_protocol(merged, str(path))
-    protocol.path = path
-    protocol.sha256 = hashlib.sha256(raw).hexdigest()
-    kind = "overlay" if base.bases else "protocol"
-    protocol.bases = [*base.bases, {"kind": kind, "id": base.id, "title": base.title, "path": str(base.path), "sha256": base.sha256}]
-    protocol.provenance = provenance
-    return protocol, merged
+    return merged, provenance
 
 
-def _load_base(base_path: Path) -> tuple[Protocol, dict]:
-    """The base protocol and the YAML document it was built from (merged, for an overlay), from one read of the file."""
-    raw, data = read_document(base_path)
-    if isinstance(data, dict) and ("extends" in data or data.get("schema") == OVERLAY_SCHEMA):
-        return _load(base_path, raw, data)
-    base = parse_protocol(copy.deepcopy(data), str(base_path))
-    base.path = base_path
-    base.sha256 = hashlib.sha256(raw).hexdigest()
-    return base, data
+def overlay_notes(protocol: Protocol) -> list[str]:
+    """Notes for a check report: the overlay chain with each file's sha256."""
+    if not protocol.bases:
+        return []
+    chain = "; ".join(f"{b['kind']} {b['id']} ({b['path']}, sha256 {b['sha256']})" for b in protocol.bases)
+    return [
+        f"protocol {protocol.id} is a site overlay ({protocol.path}, sha256 {protocol.sha256}) of: {chain}; "
+        f"{len(protocol.provenance)} value(s) set by overlays (rtcheck protocols show {protocol.id})"
+    ]
 
 
-def _override_structures(v: _Validator, doc: dict, merged: dict, provenance: dict, origin: str) -> None:
+def _header(v: Validator, overlay: Any) -> dict[str, Any]:
+    doc = v.mapping(
+        overlay, None, required={"schema", "id", "extends", "source"},
+        optional={"title", "version", "extends_sha256", "structures", "add_structures", "constraints", "arms"},
+    )
+    if doc["schema"] != OVERLAY_SCHEMA:
+        raise v.fail("schema", f"expected {OVERLAY_SCHEMA!r} for a file with extends:, got {doc['schema']!r}")
+    v.identifier(doc["id"], "id")
+    if not isinstance(doc["source"], dict) or not doc["source"]:
+        raise v.fail("source", "expected a mapping saying who adapted the protocol and why (site, notes)")
+    return doc
+
+
+def _override_structures(v: Validator, doc: dict, merged: dict, provenance: dict, origin: str) -> None:
     structures = merged.setdefault("structures", {})
     overrides = doc.get("structures") or {}
     if not isinstance(overrides, dict):
@@ -193,7 +143,7 @@ def _override_structures(v: _Validator, doc: dict, merged: dict, provenance: dic
         structures[name] = body
         provenance[f"structures.{name}"] = origin
     try:
-        _structures(v, {**structures})
+        parse_structures(v, {**structures})
     except ProtocolError as exc:
         # Point at the overlay's entry for an added structure.
         raise v.fail(f"add_structures ({exc.entry})", exc.reason) from None
@@ -226,7 +176,7 @@ def _expand_use(merged: dict, arm_id: str, cid: str) -> dict | None:
 
 
 def _override_constraints(
-    v: _Validator, overrides: Any, entry: str, merged: dict, arm_id: str | None, specs: dict, provenance: dict, origin: str
+    v: Validator, overrides: Any, entry: str, merged: dict, arm_id: str | None, specs: dict, provenance: dict, origin: str
 ) -> None:
     if not isinstance(overrides, dict):
         raise v.fail(entry, "expected a mapping of constraint ids")
@@ -243,8 +193,10 @@ def _override_constraints(
         if not targets:
             where = f"arm {arm_id}" if arm_id else "any arm"
             raise v.fail(item_entry, f"unknown constraint id {cid!r}: not in {where} of the base")
+        items: list[dict]
         if arm_id:
-            items = [_expand_use(merged, arm_id, cid)]
+            own = _expand_use(merged, arm_id, cid)  # found: the arm has the constraint
+            items = [own] if own is not None else []
         else:
             sets = merged.get("constraint_sets") or {}
             items = [c for group in sets.values() for c in group if c.get("id") == cid]
@@ -258,13 +210,13 @@ def _override_constraints(
             why = f"{source}" + (f"; optional at this site: {body['reason']}" if "reason" in body else "")
             item["source"] = f"site overlay {origin}: {why} (base: {' '.join(str(item.get('source', '')).split())})"
             # Validated here so that an error points at the overlay's entry.
-            _constraint(v, item, item_entry, specs)
+            parse_constraint(v, item, item_entry, specs)
         for a in targets:
             for key in [*(k for k in body if k in _CONSTRAINT_FIELDS), "source"]:
                 provenance[f"arms.{a}.constraints.{cid}.{key}"] = origin
 
 
-def _override_arm(v: _Validator, arm_id: str, body: Any, merged: dict, specs: dict, provenance: dict, origin: str, base: Protocol) -> None:
+def _override_arm(v: Validator, arm_id: str, body: Any, merged: dict, specs: dict, provenance: dict, origin: str, base: Protocol) -> None:
     entry = f"arms.{arm_id}"
     if arm_id not in merged["arms"]:
         raise v.fail(entry, f"unknown arm {arm_id!r}; the base's arms: {', '.join(merged['arms'])}")
@@ -283,14 +235,14 @@ def _override_arm(v: _Validator, arm_id: str, body: Any, merged: dict, specs: di
     if not isinstance(added, list):
         raise v.fail(f"{entry}.add_constraints", "expected a list of constraints")
     for i, item in enumerate(added):
-        constraint = _constraint(v, item, f"{entry}.add_constraints[{i}]", specs)
+        constraint = parse_constraint(v, item, f"{entry}.add_constraints[{i}]", specs)
         if _arm_has(merged, arm_id, constraint.id):
             raise v.fail(f"{entry}.add_constraints[{i}]", f"arm {arm_id} already has constraint {constraint.id!r}; change it under constraints")
         _arm_items(merged, arm_id).append(copy.deepcopy(item))
         provenance[f"arms.{arm_id}.constraints.{constraint.id}"] = origin
 
 
-def _override_prescription(v: _Validator, entry: str, target: str, changes: Any, arm: dict, specs: dict) -> None:
+def _override_prescription(v: Validator, entry: str, target: str, changes: Any, arm: dict, specs: dict) -> None:
     items = [rx for rx in arm.get("prescriptions") or [] if isinstance(rx, dict) and rx.get("target") == target]
     if not items:
         known = ", ".join(str(rx.get("target")) for rx in arm.get("prescriptions") or [])
@@ -298,7 +250,7 @@ def _override_prescription(v: _Validator, entry: str, target: str, changes: Any,
     rx = items[0]
     changes = v.mapping(changes, entry, required={"source"}, optional=_DOSE_FIELDS | {"window"})
     source = v.text(changes["source"], f"{entry}.source")
-    if rx.get("dose_set_by", "trial") != "site":
+    if rx.get("dose_set_by", DoseSetBy.TRIAL.value) != DoseSetBy.SITE:
         extra = sorted(changes.keys() - {"tolerance", "source"})
         if extra:
             raise v.fail(
@@ -313,4 +265,4 @@ def _override_prescription(v: _Validator, entry: str, target: str, changes: Any,
     for key in changes.keys() - {"source"}:
         rx[key] = changes[key]
     rx["source"] = f"site overlay {v.source}: {source} (base: {' '.join(str(rx.get('source', '')).split())})"
-    _prescription(v, rx, entry, specs)
+    parse_prescription(v, rx, entry, specs)

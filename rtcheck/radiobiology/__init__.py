@@ -9,9 +9,8 @@ Modules:
 * ``reirradiation``: the prior course's RT Dose read, resampled onto the current
   grid and summed with the current course in EQD2/BED;
 * ``protocol_fields``: validation of a constraint's ``biology``, ``cumulative``
-  and ``recovery_credit`` (used by the protocol loader);
-* ``checks``: grading EQD2/BED and cumulative constraints (used by rtcheck.evaluation);
-* ``statistics``: EQD2/BED metrics for ``rtcheck dvh``.
+  and ``recovery_credit`` (used by the protocol loader).
 
-Evaluation imports ``checks`` and ``statistics`` only when a metric needs them.
+Grading EQD2/BED and cumulative constraints, and the EQD2/BED metrics of
+``rtcheck dvh``, live in :mod:`rtcheck.grading` (``biology``, ``statistics``).
 """

@@ -1,4 +1,4 @@
-"""Validation of a protocol constraint's radiobiological fields (used by rtcheck.protocol.loader).
+"""Validation of a protocol constraint's radiobiological fields (used by rtcheck.protocol.schema).
 
 A constraint may carry::
 
@@ -36,7 +36,7 @@ class BiologyFields:
 def parse_biology_fields(v: Any, body: dict, entry: str, metric: Metric, spec: Any) -> BiologyFields:
     """Validate ``biology``, ``cumulative`` and ``recovery_credit`` of constraint ``body``.
 
-    ``v`` is the loader's validator (errors name the file and ``entry``);
+    ``v`` is the schema's validator (rtcheck.protocol.schema.Validator) (errors name the file and ``entry``);
     ``spec`` the constraint's StructureSpec (name, tg263, aliases, role).
     """
     note = ""
@@ -76,7 +76,7 @@ def parse_biology_fields(v: Any, body: dict, entry: str, metric: Metric, spec: A
         steps_raw = raw_credit["steps"]
         if not isinstance(steps_raw, list) or not steps_raw:
             raise v.fail(f"{where}.steps", "expected a list such as [{after_months: 6, credit_pct: 25}]")
-        steps = []
+        steps: list[RecoveryStep] = []
         for i, item in enumerate(steps_raw):
             step = v.mapping(item, f"{where}.steps[{i}]", required={"after_months", "credit_pct"})
             months = v.number(step["after_months"], f"{where}.steps[{i}].after_months", positive=False)

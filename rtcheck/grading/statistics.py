@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from rtcheck.dicom.dose import DoseGrid
-from rtcheck.dvh import DoseVolumeHistogram, EngineOptions, compute_dvh
+from rtcheck.dicom.plan import Plan
+from rtcheck.dicom.structures import Roi
 from rtcheck.errors import SelectionError
-from rtcheck.metrics.evaluate import metric_value
+from rtcheck.grading.biology import biological_grid_key
+from rtcheck.grading.dvh_cache import PHYSICAL, DvhCache
+from rtcheck.metrics.evaluate import MetricContext, evaluate_metric
 from rtcheck.metrics.grammar import Metric
 from rtcheck.radiobiology.alpha_beta import roi_alpha_beta_gy
 from rtcheck.radiobiology.dose import biological_grid
 
+__all__ = ["BiologicalDvhs", "course_fractions"]
 
-def course_fractions(plan, given: int | None, metrics: list[Metric]) -> int | None:
+
+def course_fractions(plan: Plan | None, given: int | None, metrics: list[Metric]) -> int | None:
     """The fractions EQD2/BED metrics use: ``given`` (--fractions), else the plan's single fraction group's."""
     if not any(m.biology is not None for m in metrics):
         return given
@@ -29,17 +33,13 @@ def course_fractions(plan, given: int | None, metrics: list[Metric]) -> int | No
 
 
 class BiologicalDvhs:
-    """Converted dose grids (by model and alpha/beta) and the DVHs of ROIs on them, made once."""
+    """EQD2/BED metrics of ROIs on the course's dose converted with ``fractions``, grids and DVHs kept in ``cache``."""
 
-    def __init__(self, dose: DoseGrid, fractions: int, plane_spacing_mm: float | None, engine: EngineOptions) -> None:
-        self.dose = dose
+    def __init__(self, cache: DvhCache, fractions: int) -> None:
+        self.cache = cache
         self.fractions = fractions
-        self.spacing = plane_spacing_mm
-        self.engine = engine
-        self._grids: dict[tuple[str, float], DoseGrid] = {}
-        self._dvhs: dict[tuple[int, str, float], DoseVolumeHistogram] = {}
 
-    def value(self, metric: Metric, roi) -> tuple[float, str | None]:
+    def value(self, metric: Metric, roi: Roi) -> tuple[float, str | None]:
         """(value [Gy EQD2/BED, or % / cc for V metrics], note on a default alpha/beta or None)."""
         assert metric.biology is not None
         note = None
@@ -48,10 +48,7 @@ class BiologicalDvhs:
             alpha_beta, reason = roi_alpha_beta_gy(roi.name, roi.interpreted_type)
             note = f"{metric.text}: α/β {alpha_beta:g} Gy ({reason}), {self.fractions} fx"
         model = metric.biology.model
-        grid_key = (model, alpha_beta)
-        if grid_key not in self._grids:
-            self._grids[grid_key] = biological_grid(self.dose, self.fractions, model, alpha_beta)
-        key = (roi.number, model, alpha_beta)
-        if key not in self._dvhs:
-            self._dvhs[key] = compute_dvh(roi, self._grids[grid_key], plane_spacing_mm=self.spacing, options=self.engine)
-        return metric_value(metric, self._dvhs[key], None), note
+        dose, fractions, ab = self.cache.grid(PHYSICAL), self.fractions, alpha_beta
+        key = biological_grid_key(model, alpha_beta, fractions)
+        dvh = self.cache.dvh(roi, key, lambda: biological_grid(dose, fractions, model, ab))
+        return evaluate_metric(metric, roi.name, MetricContext({roi.name: dvh}, grid=self.cache.grid(key))), note

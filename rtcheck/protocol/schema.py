@@ -1,60 +1,68 @@
-"""Loading and validating protocol files (YAML).
+"""A protocol document (a plain mapping, as read from a protocol file) -> the protocol model.
 
-Every problem is reported as a ProtocolError naming the file, the entry
-(e.g. ``arms.cr-pr.constraints[3] (lungs-v20).per_protocol``) and what is wrong.
+Validation happens here, and only here: every problem is a ProtocolError naming the
+source (the file), the entry (e.g. ``arms.cr-pr.constraints[3] (lungs-v20).per_protocol``)
+and what is wrong.  Nothing here reads a file (rtcheck.protocol.library does).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-from pathlib import Path
+from collections.abc import Collection, Mapping
 from typing import Any
 
-import yaml
-
-from rtcheck.errors import MetricSyntaxError, ProtocolError, UnknownProtocolError
+from rtcheck.errors import MetricSyntaxError, ProtocolError
 from rtcheck.metrics.grammar import Metric, parse_metric
 from rtcheck.radiobiology.protocol_fields import KEYS as BIOLOGY_KEYS, parse_biology_fields
-from rtcheck.protocol.model import Arm, Constraint, Derivation, Eqd2Window, Prescription, Protocol, StructureSpec, Threshold
+from rtcheck.protocol.model import (
+    Arm,
+    Comparison,
+    Constraint,
+    Derivation,
+    DoseSetBy,
+    Eqd2Window,
+    Operation,
+    Prescription,
+    Protocol,
+    Role,
+    StructureSpec,
+    Threshold,
+)
+
+__all__ = [
+    "OVERLAY_SCHEMA",
+    "SCHEMA",
+    "Validator",
+    "is_overlay",
+    "parse_constraint",
+    "parse_prescription",
+    "parse_protocol",
+    "parse_structures",
+]
 
 SCHEMA = "rtcheck.protocol/1"
 OVERLAY_SCHEMA = "rtcheck.overlay/1"
-PROTOCOL_PATH_ENV = "RTCHECK_PROTOCOL_PATH"
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _THRESHOLD = re.compile(r"^\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*(Gy|cGy|%|cc)\s*$")
-_ROLES = ("target", "oar", "other")
-_OPERATIONS = ("union", "intersection", "subtract")
+_ROLES = tuple(role.value for role in Role)
+_OPERATIONS = tuple(operation.value for operation in Operation)
+_DOSE_SET_BY = tuple(who.value for who in DoseSetBy)
 # A prescription's total must equal fractions x dose per fraction to this relative precision.
 _RX_CONSISTENCY = 0.005
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+class Validator:
+    """Checks of a document's values; every failure names ``source`` (the file) and the entry."""
 
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-class _Validator:
     def __init__(self, source: str) -> None:
         self.source = source
 
     def fail(self, entry: str | None, message: str) -> ProtocolError:
         return ProtocolError(self.source, entry, message)
 
-    def mapping(self, value: Any, entry: str, *, required: set[str], optional: set[str] = frozenset()) -> dict:
+    def mapping(self, value: Any, entry: str | None, *, required: Collection[str], optional: Collection[str] = frozenset()) -> dict:
+        """``value`` as a mapping with every key of ``required`` and no key outside ``required`` and ``optional``."""
+        required, optional = set(required), set(optional)
         if not isinstance(value, dict):
             raise self.fail(entry, f"expected a mapping, got {type(value).__name__}")
         missing = sorted(required - value.keys())
@@ -101,10 +109,11 @@ class _Validator:
         op, number, unit = match.groups()
         if unit != metric.output_unit:
             raise self.fail(entry, f"unit {unit} does not match the metric {metric.text}'s output unit {metric.output_unit}")
-        return Threshold(op, float(number), unit)
+        return Threshold(Comparison(op), float(number), unit)
 
 
-def _structures(v: _Validator, raw: Any) -> dict[str, StructureSpec]:
+def parse_structures(v: Validator, raw: Any) -> dict[str, StructureSpec]:
+    """The ``structures:`` mapping of a document, keyed by the protocol's structure names."""
     if not isinstance(raw, dict) or not raw:
         raise v.fail("structures", "expected a non-empty mapping of structure names")
     specs = {}
@@ -115,13 +124,13 @@ def _structures(v: _Validator, raw: Any) -> dict[str, StructureSpec]:
         derived = _derivation(v, body.get("derived"), f"{entry}.derived", raw)
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases) or (not aliases and derived is None):
             raise v.fail(f"{entry}.aliases", "expected a list of names (non-empty unless the structure is derived)")
-        role = body.get("role", "oar")
+        role = body.get("role", Role.OAR.value)
         if role not in _ROLES:
             raise v.fail(f"{entry}.role", f"expected one of {', '.join(_ROLES)}, got {role!r}")
         specs[str(name)] = StructureSpec(
             name=str(name),
             tg263=v.text(body.get("tg263", name), f"{entry}.tg263"),
-            role=role,
+            role=Role(role),
             aliases=tuple(a.strip() for a in aliases),
             derived=derived,
         )
@@ -130,7 +139,7 @@ def _structures(v: _Validator, raw: Any) -> dict[str, StructureSpec]:
     return specs
 
 
-def _derivation(v: _Validator, raw: Any, entry: str, structures: dict) -> Derivation | None:
+def _derivation(v: Validator, raw: Any, entry: str, structures: dict) -> Derivation | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in _OPERATIONS:
@@ -141,10 +150,10 @@ def _derivation(v: _Validator, raw: Any, entry: str, structures: dict) -> Deriva
     for operand in operands:
         if operand not in structures:
             raise v.fail(f"{entry}.{operation}", f"unknown structure {operand!r}; defined: {', '.join(map(str, structures))}")
-    return Derivation(operation, tuple(operands))
+    return Derivation(Operation(operation), tuple(operands))
 
 
-def _check_acyclic(v: _Validator, name: str, specs: dict[str, StructureSpec], path: tuple[str, ...]) -> None:
+def _check_acyclic(v: Validator, name: str, specs: dict[str, StructureSpec], path: tuple[str, ...]) -> None:
     if name in path:
         raise v.fail(f"structures.{path[0]}.derived", f"derivation cycle: {' -> '.join(path + (name,))}")
     derived = specs[name].derived
@@ -152,7 +161,8 @@ def _check_acyclic(v: _Validator, name: str, specs: dict[str, StructureSpec], pa
         _check_acyclic(v, operand, specs, path + (name,))
 
 
-def _constraint(v: _Validator, raw: Any, entry: str, structures: dict[str, StructureSpec]) -> Constraint:
+def parse_constraint(v: Validator, raw: Any, entry: str, structures: Mapping[str, StructureSpec]) -> Constraint:
+    """One constraint (``entry`` says where it stands, e.g. ``arms.cr-pr.constraints[3]``)."""
     body = v.mapping(
         raw,
         entry,
@@ -202,7 +212,7 @@ def _constraint(v: _Validator, raw: Any, entry: str, structures: dict[str, Struc
     )
 
 
-def _window(v: _Validator, raw: Any, entry: str, *, is_default: bool) -> Eqd2Window:
+def _window(v: Validator, raw: Any, entry: str, *, is_default: bool) -> Eqd2Window:
     body = v.mapping(raw, entry, required={"eqd2_gy", "alpha_beta_gy", "source"})
     bounds = v.mapping(body["eqd2_gy"], f"{entry}.eqd2_gy", required={"min", "max"})
     low = v.number(bounds["min"], f"{entry}.eqd2_gy.min")
@@ -215,7 +225,8 @@ def _window(v: _Validator, raw: Any, entry: str, *, is_default: bool) -> Eqd2Win
 _DOSE_KEYS = ("total_dose_gy", "fractions", "dose_per_fraction_gy")
 
 
-def _prescription(v: _Validator, raw: Any, entry: str, structures: dict[str, StructureSpec]) -> Prescription:
+def parse_prescription(v: Validator, raw: Any, entry: str, structures: Mapping[str, StructureSpec]) -> Prescription:
+    """One prescription of an arm (``entry`` says where it stands, e.g. ``arms.cr-pr.prescriptions[0]``)."""
     body = v.mapping(
         raw, entry, required={"target", "source"},
         optional={*_DOSE_KEYS, "tolerance", "dose_set_by", "default_window", "window"},
@@ -223,14 +234,15 @@ def _prescription(v: _Validator, raw: Any, entry: str, structures: dict[str, Str
     target = body["target"]
     if target not in structures:
         raise v.fail(f"{entry}.target", f"unknown structure {target!r}; defined: {', '.join(structures)}")
-    set_by = body.get("dose_set_by", "trial")
-    if set_by not in ("trial", "site"):
-        raise v.fail(f"{entry}.dose_set_by", f"expected trial or site, got {set_by!r}")
+    raw_set_by = body.get("dose_set_by", DoseSetBy.TRIAL.value)
+    if raw_set_by not in _DOSE_SET_BY:
+        raise v.fail(f"{entry}.dose_set_by", f"expected {' or '.join(_DOSE_SET_BY)}, got {raw_set_by!r}")
+    set_by = DoseSetBy(raw_set_by)
     windows = [key for key in ("default_window", "window") if key in body]
     given = [key for key in _DOSE_KEYS if key in body]
-    if set_by == "trial" and windows:
+    if set_by is DoseSetBy.TRIAL and windows:
         raise v.fail(f"{entry}.{windows[0]}", "an EQD2 window is for a dose set by the site (dose_set_by: site)")
-    if set_by == "site" and not given:
+    if set_by is DoseSetBy.SITE and not given:
         if len(windows) != 1:
             raise v.fail(entry, "a site-set prescription without a dose needs one EQD2 window: default_window (an rtcheck default) or window (the site's)")
         if "tolerance" in body:
@@ -239,7 +251,7 @@ def _prescription(v: _Validator, raw: Any, entry: str, structures: dict[str, Str
         return Prescription(
             target=target, total_dose_gy=None, fractions=None, dose_per_fraction_gy=None,
             per_protocol_pct=0.0, variation_acceptable_pct=None, tolerance_source="",
-            source=v.text(body["source"], f"{entry}.source"), dose_set_by="site",
+            source=v.text(body["source"], f"{entry}.source"), dose_set_by=DoseSetBy.SITE,
             window=_window(v, body[key], f"{entry}.{key}", is_default=key == "default_window"),
         )
     if windows:
@@ -277,7 +289,7 @@ def _prescription(v: _Validator, raw: Any, entry: str, structures: dict[str, Str
     )
 
 
-def _radiotherapy(v: _Validator, body: dict, entry: str) -> bool:
+def _radiotherapy(v: Validator, body: dict, entry: str) -> bool:
     """``radiotherapy: none`` -> False; absent -> True (the protocol or arm gives radiotherapy)."""
     if "radiotherapy" not in body:
         return True
@@ -286,9 +298,18 @@ def _radiotherapy(v: _Validator, body: dict, entry: str) -> bool:
     return False
 
 
+def is_overlay(document: Any) -> bool:
+    """Whether ``document`` is a site overlay (it extends a base) rather than a protocol."""
+    return isinstance(document, dict) and ("extends" in document or document.get("schema") == OVERLAY_SCHEMA)
+
+
 def parse_protocol(data: Any, source: str) -> Protocol:
-    """Validate a protocol document (already parsed from YAML) and build its model."""
-    v = _Validator(source)
+    """Validate a protocol document (a plain mapping, e.g. parsed YAML) and build its model.
+
+    ``source`` names the document in error messages (its file); the model's ``path`` and
+    ``sha256`` are the library's to set.
+    """
+    v = Validator(source)
     doc = v.mapping(data, None, required={"schema", "id", "title", "source", "arms"}, optional={"version", "constraint_sets", "structures", "radiotherapy"})
     if doc["schema"] != SCHEMA:
         raise v.fail("schema", f"expected {SCHEMA!r}, got {doc['schema']!r}")
@@ -299,7 +320,7 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     if protocol_rt or "structures" in doc:
         if "structures" not in doc:
             raise v.fail(None, "missing key(s): structures")
-        structures = _structures(v, doc["structures"])
+        structures = parse_structures(v, doc["structures"])
     else:
         structures = {}
 
@@ -310,7 +331,7 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     for set_name, items in raw_sets.items():
         if not isinstance(items, list) or not items:
             raise v.fail(f"constraint_sets.{set_name}", "expected a non-empty list of constraints")
-        constraint_sets[str(set_name)] = [_constraint(v, item, f"constraint_sets.{set_name}[{i}]", structures) for i, item in enumerate(items)]
+        constraint_sets[str(set_name)] = [parse_constraint(v, item, f"constraint_sets.{set_name}[{i}]", structures) for i, item in enumerate(items)]
 
     arms: dict[str, Arm] = {}
     if not isinstance(doc["arms"], dict) or not doc["arms"]:
@@ -333,7 +354,7 @@ def parse_protocol(data: Any, source: str) -> Protocol:
         raw_rx = body["prescriptions"]
         if not isinstance(raw_rx, list):
             raise v.fail(f"{entry}.prescriptions", "expected a list (empty when the arm has no radiotherapy)")
-        prescriptions = [_prescription(v, item, f"{entry}.prescriptions[{i}]", structures) for i, item in enumerate(raw_rx)]
+        prescriptions = [parse_prescription(v, item, f"{entry}.prescriptions[{i}]", structures) for i, item in enumerate(raw_rx)]
         targets = [rx.target for rx in prescriptions]
         if len(set(targets)) != len(targets):
             raise v.fail(f"{entry}.prescriptions", "a target has more than one prescription")
@@ -349,7 +370,7 @@ def parse_protocol(data: Any, source: str) -> Protocol:
                     raise v.fail(f"{item_entry}.use", f"unknown constraint set {item['use']!r}; defined: {', '.join(constraint_sets) or 'none'}")
                 constraints.extend(constraint_sets[item["use"]])
             else:
-                constraints.append(_constraint(v, item, item_entry, structures))
+                constraints.append(parse_constraint(v, item, item_entry, structures))
         seen: set[str] = set()
         for c in constraints:
             if c.id in seen:
@@ -372,84 +393,3 @@ def parse_protocol(data: Any, source: str) -> Protocol:
         structures=structures,
         arms=arms,
     )
-
-
-def load_protocol_file(path: str | Path) -> Protocol:
-    """Read, validate and return the protocol in ``path`` (with its sha256); a site overlay is merged with its base."""
-    path = Path(path)
-    raw, data = read_document(path)
-    if isinstance(data, dict) and ("extends" in data or data.get("schema") == OVERLAY_SCHEMA):
-        from rtcheck.protocol.overlay import load_overlay
-
-        return load_overlay(path, raw, data)
-    protocol = parse_protocol(data, str(path))
-    protocol.path = path
-    protocol.sha256 = hashlib.sha256(raw).hexdigest()
-    return protocol
-
-
-def read_document(path: Path) -> tuple[bytes, Any]:
-    """The bytes of a protocol or overlay file and its YAML content (duplicate keys refused)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ProtocolError(str(path), None, f"cannot read ({exc.strerror or exc})") from None
-    try:
-        data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except UnicodeDecodeError:
-        raise ProtocolError(str(path), None, "not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ProtocolError(str(path), where, f"invalid YAML: {problem}") from None
-    return raw, data
-
-
-def protocol_dirs() -> list[Path]:
-    """Folders searched for protocols: those in $RTCHECK_PROTOCOL_PATH, then the built-in ones."""
-    dirs = [Path(p) for p in os.environ.get(PROTOCOL_PATH_ENV, "").split(os.pathsep) if p]
-    package = Path(__file__).resolve().parent.parent
-    # Installed wheel: rtcheck/builtin_protocols; source checkout or editable install: ../protocols.
-    for builtin in (package / "builtin_protocols", package.parent / "protocols"):
-        if builtin.is_dir():
-            dirs.append(builtin)
-            break
-    return dirs
-
-
-def _protocol_files() -> list[Path]:
-    files: list[Path] = []
-    for folder in protocol_dirs():
-        if folder.is_dir():
-            files.extend(sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))))
-    return files
-
-
-def list_protocols() -> list[Protocol]:
-    """Every protocol found, first occurrence of an id winning (user folders before built-ins)."""
-    found: dict[str, Protocol] = {}
-    for path in _protocol_files():
-        protocol = load_protocol_file(path)
-        found.setdefault(protocol.id, protocol)
-    return list(found.values())
-
-
-def find_protocol(id_or_path: str) -> Protocol:
-    """The protocol with this id, or the protocol file at this path."""
-    candidate = Path(id_or_path)
-    if candidate.suffix in (".yaml", ".yml") or os.sep in id_or_path:
-        if candidate.is_file():
-            return load_protocol_file(candidate)
-        raise UnknownProtocolError(f"protocol file {id_or_path} does not exist")
-    for path in _protocol_files():
-        # File names follow ids; only the matching file is read before the full scan.
-        if path.stem == id_or_path:
-            protocol = load_protocol_file(path)
-            if protocol.id == id_or_path:
-                return protocol
-    for protocol in list_protocols():
-        if protocol.id == id_or_path:
-            return protocol
-    known = ", ".join(p.id for p in list_protocols()) or "none"
-    raise UnknownProtocolError(f"unknown protocol {id_or_path!r}; known protocols: {known}")

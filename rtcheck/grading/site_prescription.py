@@ -15,8 +15,12 @@ Bounds are inclusive.
 from __future__ import annotations
 
 from rtcheck.dicom.plan import TargetPrescription
-from rtcheck.protocol.model import Prescription
-from rtcheck.results import CheckOutcome, Status
+from rtcheck.grading.outcome import CheckSpec
+from rtcheck.protocol.model import Eqd2Window, Prescription
+from rtcheck.radiobiology.lq import eqd2_gy
+from rtcheck.results import CheckKind, CheckOutcome, Status
+
+__all__ = ["site_dose_notes", "window_matches", "window_outcome"]
 
 # Exported doses are rounded (e.g. 59.92 stored as 59.9200000001): compare at this precision [Gy].
 _EPSILON_GY = 1e-6
@@ -32,9 +36,9 @@ def window_outcome(rx: Prescription, target: TargetPrescription | None, how: str
         variation: str | None = f"EQD2 {bounds} (rtcheck default window, not a trial requirement)"
     else:
         per_protocol, variation = f"EQD2 {bounds} (site window)", None
-    base = dict(
+    spec = CheckSpec(
         id=f"rx-{rx.target.lower()}-eqd2",
-        kind="prescription",
+        kind=CheckKind.PRESCRIPTION,
         structure=rx.target,
         roi_name=roi_name,
         metric=f"EQD2 (α/β {window.alpha_beta_gy:g} Gy)",
@@ -45,14 +49,11 @@ def window_outcome(rx: Prescription, target: TargetPrescription | None, how: str
         source=f"{rx.source}; window: {window.source}",
     )
     if target is None:
-        return CheckOutcome(value=None, status=Status.NOT_EVALUATED, message=f"the plan has no prescription for {rx.target}", **base)
+        return spec.not_evaluated(f"the plan has no prescription for {rx.target}")
     if not target.total_dose_gy or not target.fractions:
         missing = "total dose" if not target.total_dose_gy else "number of fractions"
-        return CheckOutcome(
-            value=None, status=Status.NOT_EVALUATED,
-            message=f"the plan does not state the {missing} of {target.name!r}, so its EQD2 cannot be computed", **base,
-        )
-    value, inside = _plan_eqd2(window, target)
+        return spec.not_evaluated(f"the plan does not state the {missing} of {target.name!r}, so its EQD2 cannot be computed")
+    value, inside = _plan_eqd2(window, target.total_dose_gy, target.fractions)
     schedule = (
         f"dose set by the site: plan {target.total_dose_gy:g} Gy in {target.fractions} fx "
         f"= EQD2 {value:.2f} Gy (α/β {window.alpha_beta_gy:g} Gy)"
@@ -67,15 +68,13 @@ def window_outcome(rx: Prescription, target: TargetPrescription | None, how: str
         status = Status.PER_PROTOCOL if inside else Status.DEVIATION_UNACCEPTABLE
         verdict = f"{'inside' if inside else 'outside'} the site's window {bounds}"
     origin = target.sources.get("total_dose_gy", "")
-    return CheckOutcome(value=value, status=status, message=f"{schedule}, {verdict}; {how}; from {origin}", **base)
+    return spec.graded(value, status, f"{schedule}, {verdict}; {how}; from {origin}")
 
 
-def _plan_eqd2(window, target: TargetPrescription) -> tuple[float, bool]:
-    """The EQD2 [Gy] of the plan's prescription for a target (total dose and fractions known), and whether it
-    lies inside ``window`` (bounds inclusive, to the rounding of the stated doses)."""
-    from rtcheck.radiobiology.lq import eqd2_gy
-
-    value = float(eqd2_gy(target.total_dose_gy, target.fractions, window.alpha_beta_gy))
+def _plan_eqd2(window: Eqd2Window, total_dose_gy: float, fractions: int) -> tuple[float, bool]:
+    """The EQD2 [Gy] of a plan's prescription for a target, and whether it lies inside ``window``
+    (bounds inclusive, to the rounding of the stated doses)."""
+    value = float(eqd2_gy(total_dose_gy, fractions, window.alpha_beta_gy))
     return value, window.min_gy - _EPSILON_GY <= value <= window.max_gy + _EPSILON_GY
 
 
@@ -85,7 +84,7 @@ def window_matches(rx: Prescription, target: TargetPrescription) -> str | None:
     assert window is not None
     if not target.total_dose_gy or not target.fractions:
         return f"{rx.target}: the plan states no total dose or fractions, so its EQD2 is unknown"
-    value, inside = _plan_eqd2(window, target)
+    value, inside = _plan_eqd2(window, target.total_dose_gy, target.fractions)
     if inside:
         return None
     return f"{rx.target}: EQD2 {value:.2f} Gy outside the {window}"

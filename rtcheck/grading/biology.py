@@ -1,4 +1,4 @@
-"""Grading EQD2/BED constraints, single-course and cumulative (called by rtcheck.evaluation).
+"""Grading EQD2/BED constraints, single-course and cumulative (called by rtcheck.grading.check).
 
 A biological constraint is graded on the DVH of its structure computed by the
 unchanged DVH engine on a converted dose grid (``rtcheck.radiobiology.dose``):
@@ -16,40 +16,60 @@ prior dose grid (the prior dose there is unknown, never taken as 0).
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+from collections.abc import Callable, Hashable
 
 from rtcheck.dicom.dose import DoseGrid
 from rtcheck.dicom.planset import PlanSet
-from rtcheck.dvh import DoseVolumeHistogram, EngineOptions, compute_dvh, shape_key
+from rtcheck.dicom.structures import Roi
+from rtcheck.dvh import Combination, DoseVolumeHistogram
 from rtcheck.errors import MetricUndefinedError
-from rtcheck.metrics.evaluate import metric_value
+from rtcheck.grading.constraints import constraint_outcome
+from rtcheck.grading.dvh_cache import DvhCache
+from rtcheck.metrics.evaluate import MetricContext, evaluate_metric
+from rtcheck.protocol.matching import StructureMatch
+from rtcheck.protocol.model import Arm, Constraint, StructureSpec
 from rtcheck.radiobiology.alpha_beta import structure_alpha_beta_gy
 from rtcheck.radiobiology.dose import biological_grid
 from rtcheck.radiobiology.reirradiation import PriorCourse, PriorDose, cumulative_grid, prepare_prior, prior_only_grid
 from rtcheck.results import CheckOutcome, Status
 
+__all__ = ["BiologicalEvaluation", "biological_grid_key"]
+
 # A structure is inside the prior grid when its coverage DVH's minimum is 1 (to float precision).
 _COVERED = 1.0 - 1e-6
 
 
-class BiologicalEvaluation:
-    """Converted grids and their DVHs for one plan set, made on demand and kept."""
+def biological_grid_key(model: str, alpha_beta_gy: float, fractions: int) -> Hashable:
+    """The DvhCache key of the course's dose converted to ``model`` (EQD2/BED) voxel by voxel."""
+    return ("biological", model, alpha_beta_gy, fractions)
 
-    def __init__(self, plan_set: PlanSet, prior: PriorCourse | None, plane_spacing_mm: float | None, engine: EngineOptions,
-                 structures: dict) -> None:
+
+class BiologicalEvaluation:
+    """The biological constraints of one plan set, graded on converted grids kept in the check's DvhCache."""
+
+    def __init__(self, plan_set: PlanSet, prior: PriorCourse | None, cache: DvhCache, structures: dict[str, StructureSpec]) -> None:
         self.plan_set = plan_set
         self.structures = structures  # the protocol's StructureSpecs, by name
-        self.spacing = plane_spacing_mm
-        self.engine = engine
+        self.cache = cache
         self.prior: PriorDose | None = prepare_prior(prior, plan_set.dose) if prior is not None else None
-        self._grids: dict[tuple, DoseGrid] = {}
-        self._dvhs: dict[tuple, DoseVolumeHistogram] = {}
 
     @property
     def notes(self) -> list[str]:
+        """The re-irradiation notes of a check with a prior course."""
         if self.prior is None:
             return []
         return [f"re-irradiation: {self.prior.course.describe()} ({self.prior.course.dose_path})", *self.prior.notes]
+
+    def input_files(self) -> list[str]:
+        """The prior course's RT Dose, when one was read."""
+        return [str(self.prior.course.dose_path)] if self.prior is not None else []
+
+    def arm_notes(self, arm: Arm) -> list[str]:
+        """A note when the prior dose was read but no constraint of ``arm`` uses it."""
+        if self.prior is not None and not any(c.cumulative for c in arm.constraints):
+            return [f"the prior dose was read, but arm {arm.id} has no cumulative constraint: it changes no check"]
+        return []
 
     def _fractions(self) -> tuple[int | None, str]:
         plan = self.plan_set.plan
@@ -62,20 +82,17 @@ class BiologicalEvaluation:
             )
         return plan.fractions, ""
 
-    def _grid(self, key: tuple, make: Callable[[], DoseGrid]) -> DoseGrid:
-        if key not in self._grids:
-            self._grids[key] = make()
-        return self._grids[key]
+    def _on(self, shape: Roi | Combination, structure: str, grid_key: Hashable, make: Callable[[], DoseGrid]) -> MetricContext:
+        """The context of ``structure``'s DVH on the converted grid ``grid_key``."""
+        dvh = self.cache.dvh(shape, grid_key, make)
+        return MetricContext({structure: dvh}, grid=self.cache.grid(grid_key))
 
-    def _dvh(self, shape, grid_key: tuple, grid: Callable[[], DoseGrid]) -> DoseVolumeHistogram:
-        key = (shape_key(shape), *grid_key)
-        if key not in self._dvhs:
-            self._dvhs[key] = compute_dvh(shape, self._grid(grid_key, grid), plane_spacing_mm=self.spacing, options=self.engine)
-        return self._dvhs[key]
-
-    def outcome(self, constraint, arm, match, physical_dvh: DoseVolumeHistogram | None, dvh_error: str | None, grade) -> CheckOutcome:
-        """The outcome of biological ``constraint``; ``grade`` is rtcheck.evaluation's grading of a DVH."""
+    def outcome(
+        self, constraint: Constraint, arm: Arm, match: StructureMatch, physical_dvh: DoseVolumeHistogram | None, dvh_error: str | None
+    ) -> CheckOutcome:
+        """The outcome of biological ``constraint``, with the physical DVH of its structure (None: ``dvh_error``)."""
         metric = constraint.metric
+        assert metric.biology is not None
         model = metric.biology.model
         alpha_beta = metric.biology.alpha_beta_gy
         if alpha_beta is None:  # a Constraint built in Python, not by the loader: the same default it would give
@@ -83,66 +100,66 @@ class BiologicalEvaluation:
         n, why_not = self._fractions()
         ab_text = f"α/β = {alpha_beta:g} Gy" + (f" ({constraint.alpha_beta_note})" if constraint.alpha_beta_note else "")
         if constraint.cumulative:
-            prior = self.prior
-            course = prior.course.describe() if prior else "prior course"
+            course = self.prior.course.describe() if self.prior else "prior course"
             biology = f"cumulative {model} ({course} + current course in {n if n else '?'} fx), {ab_text}"
         else:
             biology = f"{model} of the current course ({n if n else '?'} fx, each voxel's dose / {n if n else '?'} per fraction), {ab_text}"
+        structure = constraint.structure
+
+        def graded(context: MetricContext | None, error: str | None) -> CheckOutcome:
+            return constraint_outcome(constraint, arm, match, context or MetricContext(), error)
 
         def finish(out: CheckOutcome, physical: float | None = None) -> CheckOutcome:
-            out.biology = biology
-            out.physical_value = physical
-            out.marker = None  # a marker would sit on the physical DVH curve: misleading for EQD2/BED
-            return out
+            # No marker: it would sit on the physical DVH curve, misleading for EQD2/BED.
+            return dataclasses.replace(out, biology=biology, physical_value=physical, marker=None)
 
-        if not match.found or physical_dvh is None:
-            return finish(grade(constraint, arm, match, None, dvh_error))
+        if not match.found or physical_dvh is None or match.shape is None:
+            return finish(graded(None, dvh_error))
         physical = None
         if physical_dvh.volume_cc > 0:
             try:
-                physical = metric_value(metric.physical(), physical_dvh, None)
+                physical = evaluate_metric(metric.physical(), structure, MetricContext({structure: physical_dvh}, grid=self.plan_set.dose))
             except MetricUndefinedError:
                 physical = None
         if n is None:
-            return finish(grade(constraint, arm, match, None, why_not), physical)
+            return finish(graded(None, why_not), physical)
+        fractions = n
         shape = match.shape
         dose = self.plan_set.dose
-        current_key = (model, alpha_beta, "current")
-        current = self._dvh(shape, current_key, lambda: biological_grid(dose, n, model, alpha_beta))
+        current = self._on(shape, structure, biological_grid_key(model, alpha_beta, fractions),
+                           lambda: biological_grid(dose, fractions, model, alpha_beta))
         outside_pct = physical_dvh.fraction_outside * 100.0
         if not constraint.cumulative:
-            return finish(grade(constraint, arm, match, current, None), physical)
+            return finish(graded(current, None), physical)
 
         prior = self.prior
         if prior is None:
             return finish(
-                grade(constraint, arm, match, None,
-                      f"cumulative {model} needs the prior course's dose: give --prior-dose RD.dcm --prior-fractions N "
-                      "(CheckOptions.prior); without it the constraint is not evaluated"),
+                graded(None, f"cumulative {model} needs the prior course's dose: give --prior-dose RD.dcm --prior-fractions N "
+                             "(CheckOptions.prior); without it the constraint is not evaluated"),
                 physical,
             )
         # The coverage DVH is needed only when the prior grid misses part of the current one (rarely).
         if outside_pct <= constraint.max_outside_dose_grid_pct and not prior.covered.all():
-            coverage = self._dvh(shape, ("coverage",), lambda: prior.coverage)
+            coverage = self.cache.dvh(shape, ("prior coverage",), lambda: prior.coverage)
             if coverage.volume_cc > 0 and coverage.min_gy < _COVERED:
                 return finish(
-                    grade(constraint, arm, match, None,
-                          f"{match.label!r} reaches beyond the prior dose grid ({prior.course.dose_path}): the prior dose "
-                          f"there is unknown (not assumed 0), so cumulative {model} is not evaluated"),
+                    graded(None, f"{match.label!r} reaches beyond the prior dose grid ({prior.course.dose_path}): the prior dose "
+                                 f"there is unknown (not assumed 0), so cumulative {model} is not evaluated"),
                     physical,
                 )
         credit_pct, credit_text = self._credit(constraint, model)
         biology += f"; {credit_text}"
-        cumulative = self._dvh(
-            shape, (model, alpha_beta, "cumulative", credit_pct),
-            lambda: cumulative_grid(dose, n, prior, model, alpha_beta, credit_pct),
+        cumulative = self._on(
+            shape, structure, ("cumulative", model, alpha_beta, fractions, credit_pct),
+            lambda: cumulative_grid(dose, fractions, prior, model, alpha_beta, credit_pct),
         )
-        out = grade(constraint, arm, match, cumulative, None)
+        out = graded(cumulative, None)
         if out.status is not Status.NOT_EVALUATED:
-            before = self._dvh(shape, (model, alpha_beta, "prior"), lambda: prior_only_grid(dose, prior, model, alpha_beta))
+            before = self._on(shape, structure, ("prior", model, alpha_beta), lambda: prior_only_grid(dose, prior, model, alpha_beta))
             try:
-                now_value = metric_value(metric, current, None)
-                prior_value = metric_value(metric, before, None)
+                now_value = evaluate_metric(metric, structure, current)
+                prior_value = evaluate_metric(metric, structure, before)
                 # The metric of a sum is not the sum of the metrics (hot spots need not coincide): both shown.
                 biology += (
                     f"; each course alone: current {now_value:.2f} Gy {model}, prior {prior_value:.2f} Gy {model}"
@@ -152,7 +169,7 @@ class BiologicalEvaluation:
                 pass
         return finish(out, physical)
 
-    def _credit(self, constraint, model: str) -> tuple[float, str]:
+    def _credit(self, constraint: Constraint, model: str) -> tuple[float, str]:
         """(credit % of the prior course's EQD2/BED, text for reports)."""
         credit = constraint.recovery_credit
         interval = self.prior.course.interval_months if self.prior else None
@@ -164,12 +181,3 @@ class BiologicalEvaluation:
         if pct <= 0:
             return 0.0, f"no recovery credit after {interval:g} months (protocol: {credit.describe()}; {credit.source})"
         return pct, f"recovery credit applied: {pct:g} % of the prior course's {model} forgiven after {interval:g} months (protocol: {credit.describe()}; {credit.source})"
-
-
-def annotate(result, evaluation: BiologicalEvaluation, arm) -> None:
-    """Add the re-irradiation notes and the prior dose file to a CheckResult."""
-    result.notes += evaluation.notes
-    if evaluation.prior is not None:
-        result.input_files.append(str(evaluation.prior.course.dose_path))
-        if not any(c.cumulative for c in arm.constraints):
-            result.notes.append(f"the prior dose was read, but arm {arm.id} has no cumulative constraint: it changes no check")

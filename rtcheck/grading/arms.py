@@ -1,0 +1,63 @@
+"""``--arm auto``: the one arm of a protocol whose prescriptions match the plan's."""
+
+from __future__ import annotations
+
+from rtcheck.dicom.planset import PlanSet
+from rtcheck.errors import ArmSelectionError
+from rtcheck.grading.options import CheckOptions
+from rtcheck.grading.prescriptions import grade_dose, pair_prescriptions
+from rtcheck.grading.site_prescription import window_matches
+from rtcheck.protocol.matching import resolve_structure
+from rtcheck.protocol.model import Arm, Protocol
+from rtcheck.results import Status
+
+__all__ = ["choose_arm"]
+
+
+def _arm_mismatch(arm: Arm, plan_set: PlanSet, protocol: Protocol, options: CheckOptions) -> str | None:
+    """Why the plan's prescriptions do not fit ``arm`` (None when they do)."""
+    plan = plan_set.plan
+    assert plan is not None
+    if not arm.radiotherapy or not arm.prescriptions:
+        return "the arm has no radiotherapy"
+    overrides = dict(options.structure_map)
+    matches = {rx.target: resolve_structure(rx.target, protocol.structures, plan_set.structure_set, overrides) for rx in arm.prescriptions}
+    paired = pair_prescriptions(arm, plan.targets, matches, protocol)
+    missing = [rx.target for rx in arm.prescriptions if rx.target not in paired]
+    if missing:
+        return f"no plan prescription for {', '.join(missing)}"
+    if len(plan.targets) > len(arm.prescriptions):
+        return f"the plan has {len(plan.targets)} prescriptions, the arm {len(arm.prescriptions)}"
+    for rx in arm.prescriptions:
+        target = paired[rx.target][0]
+        if rx.window is not None:
+            reason = window_matches(rx, target)
+            if reason:
+                return reason
+            continue
+        if target.fractions != rx.fractions:
+            return f"{rx.target}: {target.fractions} fractions, not {rx.fractions}"
+        band = rx.variation_acceptable_pct if rx.variation_acceptable_pct is not None else rx.per_protocol_pct
+        assert rx.total_dose_gy is not None  # the protocol loader gives a prescription without a window its dose
+        if target.total_dose_gy is None or grade_dose(target.total_dose_gy, rx.total_dose_gy, band, None) is not Status.PER_PROTOCOL:
+            return f"{rx.target}: {target.total_dose_gy} Gy, not {rx.total_dose_gy:g} Gy within {band:g} %"
+    return None
+
+
+def choose_arm(plan_set: PlanSet, protocol: Protocol, options: CheckOptions = CheckOptions()) -> tuple[str, str]:
+    """The arm whose prescriptions match the plan's (``--arm auto``), and a note saying why.
+
+    Match: every prescription of the arm paired with one of the plan (and no plan
+    prescription left over), the same number of fractions, the total dose within
+    the arm's variation-acceptable tolerance.  None or several: ArmSelectionError.
+    """
+    protocol.ensure_checkable("auto")  # NoRadiotherapyError for a protocol without radiotherapy
+    reasons = {arm_id: _arm_mismatch(arm, plan_set, protocol, options) for arm_id, arm in protocol.arms.items()}
+    candidates = [arm_id for arm_id, reason in reasons.items() if reason is None]
+    label = plan_set.plan.label if plan_set.plan else ""
+    if len(candidates) == 1:
+        return candidates[0], f"arm {candidates[0]} chosen automatically: the only arm whose prescriptions match the plan's"
+    if candidates:
+        raise ArmSelectionError(f"--arm auto: plan {label} matches several arms of {protocol.id} ({', '.join(candidates)}); choose one with --arm")
+    listing = "; ".join(f"{arm_id}: {reason}" for arm_id, reason in reasons.items())
+    raise ArmSelectionError(f"--arm auto: plan {label} matches no arm of {protocol.id} ({listing}); choose one with --arm")

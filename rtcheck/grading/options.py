@@ -1,0 +1,23 @@
+"""What a check may be told besides the protocol and arm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rtcheck.dvh import EngineOptions
+
+if TYPE_CHECKING:
+    from rtcheck.radiobiology.reirradiation import PriorCourse
+
+__all__ = ["CheckOptions"]
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """``structure_map``: protocol structure -> exact ROI name, overriding alias matching."""
+
+    structure_map: tuple[tuple[str, str], ...] = ()
+    engine: EngineOptions = EngineOptions()
+    # Re-irradiation: the prior course (rtcheck.radiobiology.reirradiation.PriorCourse) for cumulative constraints.
+    prior: "PriorCourse | None" = None

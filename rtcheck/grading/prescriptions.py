@@ -1,0 +1,100 @@
+"""Grading the plan's prescriptions against an arm's: pairing each protocol target with a plan dose
+reference, then total dose, fractions and dose per fraction (or the EQD2 window of a site-set dose)."""
+
+from __future__ import annotations
+
+from rtcheck.dicom.plan import TargetPrescription
+from rtcheck.grading.outcome import CheckSpec
+from rtcheck.grading.site_prescription import window_outcome
+from rtcheck.protocol.matching import StructureMatch, normalise_name
+from rtcheck.protocol.model import Arm, Protocol
+from rtcheck.results import CheckKind, CheckOutcome, Status
+
+__all__ = ["grade_dose", "pair_prescriptions", "prescription_checks"]
+
+
+def grade_dose(value: float, expected: float, per_protocol_pct: float, variation_pct: float | None) -> Status:
+    """The status of a dose ``value`` [Gy] against ``expected`` [Gy] with bands in % of ``expected``."""
+    deviation_pct = abs(value - expected) / expected * 100.0
+    # Exports round doses (e.g. 59.92 stored as 59.9200000001): compare at 1e-6 %.
+    if deviation_pct <= per_protocol_pct + 1e-6:
+        return Status.PER_PROTOCOL
+    if variation_pct is not None and deviation_pct <= variation_pct + 1e-6:
+        return Status.VARIATION_ACCEPTABLE
+    return Status.DEVIATION_UNACCEPTABLE
+
+
+def pair_prescriptions(
+    arm: Arm, plan_targets: list[TargetPrescription], matches: dict[str, StructureMatch], protocol: Protocol
+) -> dict[str, tuple[TargetPrescription, str]]:
+    """Protocol target -> (plan prescription, how they were paired)."""
+    paired: dict[str, tuple[TargetPrescription, str]] = {}
+    free = list(plan_targets)
+    for rx in arm.prescriptions:
+        match = matches.get(rx.target)
+        spec = protocol.structures[rx.target]
+        aliases = {normalise_name(a) for a in (spec.name, spec.tg263, *spec.aliases)}
+        for target in free:
+            if match is not None and match.roi is not None and target.roi_number == match.roi.number:
+                how = f"plan dose reference {target.dose_reference_number} references ROI {match.roi.name!r}"
+            elif normalise_name(target.description or "") in aliases or normalise_name(target.name) in aliases:
+                how = f"plan dose reference named {target.name!r}"
+            else:
+                continue
+            paired[rx.target] = (target, how)
+            free.remove(target)
+            break
+    unpaired = [rx for rx in arm.prescriptions if rx.target not in paired]
+    if unpaired and len(unpaired) == len(free):
+        # Same number left on both sides: pair by dose level, highest with highest, and say so.
+        by_dose = sorted(free, key=lambda t: t.total_dose_gy or 0.0, reverse=True)
+        for rx, target in zip(sorted(unpaired, key=lambda r: r.total_dose_gy or 0.0, reverse=True), by_dose):
+            how = "the plan's only prescription" if len(arm.prescriptions) == 1 and len(plan_targets) == 1 else "paired by dose level (no ROI or name link)"
+            paired[rx.target] = (target, f"{how}: {target.name!r}")
+    return paired
+
+
+def prescription_checks(
+    arm: Arm, paired: dict[str, tuple[TargetPrescription, str]], matches: dict[str, StructureMatch]
+) -> list[CheckOutcome]:
+    """The ``rx-<target>-...`` checks of every prescription of ``arm``, given the pairing with the plan's."""
+    outcomes: list[CheckOutcome] = []
+    for rx in arm.prescriptions:
+        pair = paired.get(rx.target)
+        target, how = pair if pair is not None else (None, "")
+        roi_name = matches[rx.target].label if rx.target in matches else None
+        if rx.window is not None:
+            outcomes.append(window_outcome(rx, target, how, roi_name))
+            continue
+        band = f"± {rx.per_protocol_pct:g} %"
+        variation = f"± {rx.variation_acceptable_pct:g} %" if rx.variation_acceptable_pct is not None else None
+        items: list[tuple[str, str, float | int | None, str, str]] = [
+            ("total-dose", "total dose", rx.total_dose_gy, "Gy", "total_dose_gy"),
+            ("fractions", "fractions", rx.fractions, "fx", "fractions"),
+            ("dose-per-fraction", "dose per fraction", rx.dose_per_fraction_gy, "Gy", "dose_per_fraction_gy"),
+        ]
+        for suffix, label, expected, unit, field_name in items:
+            if unit == "fx":
+                per_protocol, var_text = f"= {expected}", None
+            else:
+                per_protocol, var_text = f"{expected:g} Gy {band}", (f"{expected:g} Gy {variation}" if variation else None)
+            spec = CheckSpec(
+                id=f"rx-{rx.target.lower()}-{suffix}", kind=CheckKind.PRESCRIPTION, structure=rx.target, roi_name=roi_name,
+                metric=label, unit=unit, per_protocol=per_protocol, variation_acceptable=var_text, required=True, source=rx.source,
+            )
+            if target is None:
+                outcomes.append(spec.not_evaluated(f"the plan has no prescription for {rx.target}"))
+                continue
+            value = getattr(target, field_name)
+            if value is None:
+                outcomes.append(spec.not_evaluated(f"the plan does not state the {label} of {target.name!r}"))
+                continue
+            assert expected is not None  # the protocol loader gives a prescription without a window every quantity
+            if unit == "fx":
+                status = Status.PER_PROTOCOL if value == expected else Status.DEVIATION_UNACCEPTABLE
+            else:
+                status = grade_dose(value, expected, rx.per_protocol_pct, rx.variation_acceptable_pct)
+            origin = target.sources.get(field_name, "")
+            site = "the site's prescription; " if rx.dose_set_by == "site" else ""
+            outcomes.append(spec.graded(float(value), status, f"{site}{how}; from {origin}"))
+    return outcomes
