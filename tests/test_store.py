@@ -90,7 +90,7 @@ def test_the_same_files_checked_from_another_path_are_the_same_check(store, samp
     [again] = check_paths([str(copy)], PROTOCOL, "cr-pr")
     assert record_check(store, build_record(again), Origin.CHECK) == type(first)(first.check_id, False)
     # Another option (a structure mapped otherwise) is another result: stored beside it.
-    from rtcheck.evaluation import CheckOptions
+    from rtcheck.grading import CheckOptions
 
     [mapped] = check_paths([str(copy)], PROTOCOL, "cr-pr", options=CheckOptions(structure_map=(("Heart", "Lungs"),)))
     assert record_check(store, build_record(mapped), Origin.CHECK).created

@@ -9,7 +9,7 @@ import io
 import json
 
 from rtcheck.render.plot import STATUS_COLOURS, STATUS_MARKERS, dvh_svg
-from rtcheck.results import CheckOutcome, DvhMarker, Status
+from rtcheck.results import CheckKind, CheckOutcome, DvhMarker, Status
 from rtcheck.store.cohort import CriterionStats, Trend
 from rtcheck.store.models import CheckItem, DvhCurve
 from rtcheck.store.record import CurveRecord
@@ -19,7 +19,7 @@ __all__ = ["distribution_svg", "stored_dvh_svg", "trend_svg"]
 
 def _outcome(item: CheckItem) -> CheckOutcome:
     marker = DvhMarker(**json.loads(item.marker)) if item.marker else None
-    return CheckOutcome(item.criterion, item.kind, item.structure, item.roi_name, item.metric, item.value, item.unit, item.per_protocol,
+    return CheckOutcome(item.criterion, CheckKind(item.kind), item.structure, item.roi_name, item.metric, item.value, item.unit, item.per_protocol,
                         item.variation_acceptable, Status(item.status), item.message, item.required, item.source, marker=marker,
                         biology=item.biology, physical_value=item.physical_value)
 
@@ -29,7 +29,7 @@ def stored_dvh_svg(title: str, curve: DvhCurve, items: list[CheckItem], id_prefi
     histogram = CurveRecord(curve.structure, curve.roi_name, curve.bin_width_gy, curve.first_bin, curve.differential_cc, curve.volume_cc,
                             curve.outside_volume_cc, curve.min_gy, curve.max_gy, curve.mean_gy).histogram()
     # A value in EQD2 would not sit on the physical DVH drawn here.
-    drawn = [_outcome(i) for i in items if i.kind == "dvh" and i.structure == curve.structure and not i.biology]
+    drawn = [_outcome(i) for i in items if i.kind == CheckKind.DVH.value and i.structure == curve.structure and not i.biology]
     return dvh_svg(title, histogram, drawn, id_prefix=id_prefix)
 
 
