@@ -1,5 +1,9 @@
 """What the command line does, callable from Python.
 
+Each plan set is linked once (:mod:`rtcheck.dicom.references`): ``check_paths`` links
+what it reads; ``batch`` and ``listen`` link while they find sets and pass each set to
+:func:`check_linked_set`.
+
 >>> from rtcheck.api import check_paths, dvh_statistics
 >>> results = check_paths(["sample_plans/cr-pr-compliant"], "escc-induction-icrt-ccrt", "cr-pr")
 >>> results[0].verdict
@@ -11,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcheck.dicom.planset import build_dvh_set, build_plan_set, load_inputs, select_plans
+from rtcheck.dicom.planset import LoadedInputs, build_dvh_set, build_plan_set, load_inputs, load_linked, select_sets
+from rtcheck.dicom.references import LinkedSet
 from rtcheck.dicom.structures import Roi
 from rtcheck.dvh import EngineOptions
 from rtcheck.dvh.tps import TpsComparison, TpsDvh, compare_with_tps, planning_system_dvhs
@@ -53,11 +58,27 @@ def check_paths(
     protocol = checkable_protocol(protocol, arm, options)
     inputs = load_inputs(paths)
     results = []
-    for selected in select_plans(inputs, plan):
-        plan_set = build_plan_set(selected, inputs)
-        chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
-        results.append(check_plan_set(plan_set, protocol, chosen, options, input_notes=inputs.skipped + ([note] if note else [])))
+    for linked in select_sets(inputs, plan):
+        results.append(_check_linked(linked, inputs, protocol, arm, options, input_notes=inputs.skipped))
     return results
+
+
+def check_linked_set(
+    linked: LinkedSet, protocol: str | Protocol, arm: str, *, options: CheckOptions = CheckOptions()
+) -> CheckResult:
+    """Check one plan set linked already (by batch discovery or the listener's catalogue, see
+    :func:`rtcheck.dicom.references.link`) against ``arm`` of ``protocol``: its files are read, not linked again."""
+    protocol = checkable_protocol(protocol, arm, options)
+    return _check_linked(linked, load_linked(linked), protocol, arm, options, input_notes=[])
+
+
+def _check_linked(
+    linked: LinkedSet, inputs: LoadedInputs, protocol: Protocol, arm: str, options: CheckOptions, *, input_notes: list[str]
+) -> CheckResult:
+    plan_set = build_plan_set(linked, inputs)
+    chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
+    notes = [*input_notes, *linked.notes, *([note] if note else [])]
+    return check_plan_set(plan_set, protocol, chosen, options, input_notes=notes)
 
 
 @dataclass

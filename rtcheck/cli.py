@@ -7,8 +7,6 @@ input error; 3 internal error (a bug: please report it).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
@@ -37,42 +35,10 @@ def _warn(message: str) -> None:
 
 
 def _paint(text: str, status: Status) -> str:
-    from rtcheck.render.terminal import STATUS_COLOURS
+    from rtcheck.render.style import STATUS_STYLES
 
-    return click.style(text, fg=STATUS_COLOURS[status], bold=status is not Status.PER_PROTOCOL)
-
-
-def _overwrites_an_input(path: str, inputs) -> bool:
-    """True when writing ``path`` would replace an input: a path given, or a DICOM file inside a folder given.
-
-    A new file (or an old report) inside an input folder is fine: reports often sit beside the plan.
-    """
-    target = os.path.realpath(path)
-    for given in inputs:
-        real = os.path.realpath(given)
-        if target == real:
-            return True
-        if os.path.isdir(real) and os.path.isfile(target) and os.path.commonpath([real, target]) == real:
-            from rtcheck.dicom.io import is_dicom_file
-
-            if is_dicom_file(target):
-                return True
-    return False
-
-
-def _write_report(path: str, text: str | bytes, inputs) -> None:
-    """Write a report file (text as UTF-8, or bytes as they are), refusing to overwrite an input (rtcheck never modifies inputs)."""
-    if _overwrites_an_input(path, inputs):
-        _fail(f"{path}: is one of the inputs; choose another report file")
-    try:
-        if isinstance(text, bytes):
-            with open(path, "wb") as binary:
-                binary.write(text)
-            return
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as exc:
-        _fail(f"{path}: cannot write the report ({exc.strerror or exc})")
+    style = STATUS_STYLES[status]
+    return click.style(text, fg=style.terminal_colour, bold=style.terminal_bold)
 
 
 def _verdict_exit_code(verdicts: list[str], fail_on: str) -> int:
@@ -169,33 +135,23 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
     options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
     store = _open_store(db_url) if db_url else None
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
-    if html_path or pdf_path:
-        from rtcheck.render.html import render_html
+    from rtcheck.files import InputGuard, OutputPlace, write_output
+    from rtcheck.render.outputs import RenderOptions, Rendering
 
-        report = render_html(results, anonymize=anonymize, generated_at=datetime.now(timezone.utc))
-        if pdf_path:
-            from rtcheck.render.pdf import layout_html
-
-            _write_report(pdf_path, layout_html(report).write_pdf(), paths)
-        if html_path:
-            _write_report(html_path, report, paths)
-    if junit_path:
-        from rtcheck.render.junit import render_junit
-
-        _write_report(junit_path, render_junit(results), paths)
+    rendering = Rendering(results, RenderOptions(
+        anonymize=anonymize, generated_at=datetime.now(timezone.utc), paint=_paint if sys.stdout.isatty() else None,
+    ))
+    # Report files may sit beside the plan, never over one of its files.
+    guard = InputGuard.of(paths, OutputPlace.BESIDE_INPUTS)
+    for name, report_path in (("pdf", pdf_path), ("html", html_path), ("junit", junit_path)):
+        if report_path:
+            write_output(report_path, rendering[name], guard)
     if output_format == "json":
-        from rtcheck.render.json import render_checks
-
         for result in results:
             for note in result.notes:
                 if note.endswith("skipped") or ": skipped, " in note:
                     _warn(note)
-        click.echo(render_checks(results))
-    else:
-        from rtcheck.render.terminal import render_check
-
-        colour = sys.stdout.isatty()
-        click.echo("\n\n".join(render_check(r, _paint if colour else None) for r in results))
+    click.echo(rendering.text(output_format))
     if store is not None:
         _record_results(store, results, os.path.abspath(html_path) if html_path else "")
     sys.exit(_verdict_exit_code([r.verdict.value for r in results], fail_on))
@@ -227,90 +183,9 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare
     )
     for note in notes:
         _warn(note)
+    from rtcheck.render.dvh import DvhReport, render_dvh
 
-    def number(value, digits=3):
-        return None if value is None else round(value, digits)
-
-    tps_names = ["volume_cc", "mean_gy", "d95_gy", "d2cc_gy"]
-
-    def tps_fields(r) -> dict:
-        if r.tps is None:
-            return {"tps": None, "tps_difference": None, "tps_relative_difference_pct": None, "tps_flagged": None}
-        q = r.tps.quantities
-        return {
-            "tps": {name: number(q[name].tps, 4) for name in tps_names},
-            "tps_difference": {name: number(q[name].difference, 4) for name in tps_names},
-            "tps_relative_difference_pct": {name: number(q[name].relative_difference_pct, 2) for name in tps_names},
-            "tps_flagged": r.tps.flagged,
-        }
-
-    if output_format == "json":
-        from rtcheck.render.json import dvh_document
-
-        payload = [
-            {
-                "name": r.name,
-                "roi_number": r.roi_number,
-                "volume_cc": number(r.volume_cc),
-                "outside_dose_grid_pct": number(r.outside_dose_grid_pct),
-                "min_gy": number(r.min_gy, 4),
-                "mean_gy": number(r.mean_gy, 4),
-                "max_gy": number(r.max_gy, 4),
-                "metrics": {k: number(v, 4) for k, v in r.metrics.items()},
-                **(tps_fields(r) if compare_tps else {}),
-                "notes": r.notes,
-            }
-            for r in rows
-        ]
-        click.echo(json.dumps(dvh_document(payload), indent=2, ensure_ascii=False))
-        return
-    headers = ["structure", "roi_number", "volume_cc", "outside_pct", "min_gy", "mean_gy", "max_gy", *metrics]
-    if compare_tps and output_format == "csv":
-        headers += [f"{prefix}_{name}" for name in tps_names for prefix in ("tps", "diff")] + ["tps_flagged"]
-    table_rows = []
-    for r in rows:
-        values = [r.volume_cc, r.outside_dose_grid_pct, r.min_gy, r.mean_gy, r.max_gy, *(r.metrics.get(m) for m in metrics)]
-        if compare_tps and output_format == "csv":
-            values += [getattr(r.tps.quantities[name], attr) if r.tps else None for name in tps_names for attr in ("tps", "difference")]
-        cells = ["" if v is None else f"{v:.3f}" if output_format == "csv" else f"{v:.2f}" for v in values]
-        if compare_tps and output_format == "csv":
-            cells.append("" if r.tps is None else ";".join(r.tps.flagged))
-        table_rows.append([r.name, str(r.roi_number), *cells])
-    if output_format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(table_rows)
-        click.echo(buffer.getvalue(), nl=False)
-        return
-    from rtcheck.render.terminal import table
-
-    click.echo("\n".join(table(headers, [[c or "-" for c in row] for row in table_rows])))
-    for r in rows:
-        for note in r.notes:
-            click.echo(f"  {r.name}: {note}")
-    if compare_tps:
-        from rtcheck.dvh.tps import TOLERANCE_TEXT
-
-        def pair(q) -> str:
-            if q.rtcheck is None and q.tps is None:
-                return "-"
-            ours = "-" if q.rtcheck is None else f"{q.rtcheck:.2f}"
-            theirs = "-" if q.tps is None else f"{q.tps:.2f}"
-            difference = "" if q.difference is None else f" ({q.difference:+.2f}{' !' if q.flagged else ''})"
-            return f"{ours} / {theirs}{difference}"
-
-        compared = [r for r in rows if r.tps is not None]
-        click.echo("")
-        click.echo("Planning system DVHs: rtcheck / planning system (difference, ! above tolerance)")
-        tps_rows = [
-            [r.name, *(pair(r.tps.quantities[name]) for name in tps_names), ", ".join(r.tps.flagged) or "-"] for r in compared
-        ]
-        click.echo("\n".join(table(["structure", "volume_cc", "mean_gy", "D95%_gy", "D2cc_gy", "flagged"], tps_rows)))
-        click.echo(f"Tolerance: {TOLERANCE_TEXT}.")
-        without = [r.name for r in rows if r.tps is None]
-        if without and compared:
-            click.echo(f"No planning-system DVH: {', '.join(without)}")
+    click.echo(render_dvh(DvhReport(rows, metrics, compare_tps), output_format), nl=False)
 
 
 @main.command()

@@ -27,7 +27,11 @@ class NotDicomError(InputError):
     """The file is not a DICOM file (no preamble/DICM prefix, no parsable data set)."""
 
 
-class TruncatedFileError(InputError):
+class DamagedFileError(InputError):
+    """A DICOM file (by its DICM prefix or file meta) whose data set cannot be read to the elements needed."""
+
+
+class TruncatedFileError(DamagedFileError):
     """The file ends before the data set it announces.
 
     ``sop_class_uid`` is the SOP Class UID read before the damage ("" if unknown).
@@ -114,6 +118,31 @@ class ListenerError(RtcheckError):
 
 class UnsafeIdentifierError(RtcheckError, ValueError):
     """A UID (or other path component) received over the network cannot be used in a file path."""
+
+
+class OutputError(RtcheckError):
+    """An output (report, summary) cannot be written where asked; the message names the file or folder."""
+
+    def __init__(self, where: str | Path, message: str) -> None:
+        self.where = str(where)
+        self.reason = message
+        super().__init__(f"{self.where}: {message}")
+
+
+class OverwritesInputError(OutputError):
+    """The output would replace an input: a path given, or a DICOM file inside a folder given."""
+
+
+class InsideInputsError(OutputError):
+    """The output would lie among the inputs where outputs must stay apart from them (``rtcheck batch --out``)."""
+
+
+class OutputFolderError(OutputError):
+    """The output folder cannot be used: not a folder, or it cannot be created."""
+
+
+class WriteFailedError(OutputError):
+    """The operating system refused the write (no space, no permission, no such folder...)."""
 
 
 class StoreError(RtcheckError):

@@ -23,7 +23,7 @@ from conftest import require_program
 from rtcheck.api import check_paths
 from rtcheck.grading import CheckOptions
 from rtcheck.render.html import render_html
-from rtcheck.render.terminal import STATUS_WORDS
+from rtcheck.render.style import STATUS_WORDS
 from rtcheck.results import Status
 
 ROOT = Path(__file__).resolve().parents[1]

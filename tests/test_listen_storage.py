@@ -13,10 +13,9 @@ from pydicom.uid import generate_uid
 from conftest import ROOT
 from rtcheck.net.catalog import Catalog, describe_instance
 from rtcheck.errors import UnsafeIdentifierError
+from rtcheck.files import atomic_write, remove_stale_temp_files
 from rtcheck.net.storage import (
-    atomic_write,
     instance_path,
-    remove_stale_temp_files,
     safe_modality,
     safe_patient_id,
     valid_uid,

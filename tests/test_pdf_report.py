@@ -12,7 +12,7 @@ import pytest
 
 from cli_helpers import rtcheck
 from rtcheck.api import check_paths
-from rtcheck.render.terminal import STATUS_WORDS
+from rtcheck.render.style import STATUS_WORDS
 
 weasyprint = pytest.importorskip("weasyprint", reason="WeasyPrint (extra 'pdf') is not installed")
 from weasyprint.formatting_structure import boxes  # noqa: E402

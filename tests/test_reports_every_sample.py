@@ -16,7 +16,7 @@ from test_sample_plans import PROTOCOL, SAMPLES, arm_of, promised_verdicts
 pytest.importorskip("weasyprint", reason="WeasyPrint (extra 'pdf') is not installed")
 from test_pdf_report import _pdf_objects  # noqa: E402
 
-from rtcheck.render.terminal import STATUS_WORDS  # noqa: E402
+from rtcheck.render.style import STATUS_WORDS  # noqa: E402
 from rtcheck.results import Status  # noqa: E402
 
 

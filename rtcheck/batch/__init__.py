@@ -20,6 +20,7 @@ from rtcheck.batch.reports import SUMMARY_CSV, SUMMARY_JSON, OutputFolder
 from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
 from rtcheck.batch.tasks import BatchSettings, TaskResult
 from rtcheck.errors import RtcheckError
+from rtcheck.files import write_output
 from rtcheck.grading import CheckOptions
 from rtcheck.protocol.model import Protocol
 
@@ -87,6 +88,7 @@ def run_batch(
     """
     from rtcheck.batch.runner import default_jobs, run_local
     from rtcheck.api import checkable_protocol
+    from rtcheck.render.outputs import FORMATS
 
     protocol = checkable_protocol(protocol, arm, options)  # usage errors before any file is read
     client = None
@@ -134,12 +136,10 @@ def run_batch(
             )
         row = _row(plan_set, result)
         try:
-            if result.json_text is not None:
-                output.write(names[plan_set.key] + ".json", result.json_text)
-                row.report_json = names[plan_set.key] + ".json"
-            if result.html_text is not None:
-                output.write(names[plan_set.key] + ".html", result.html_text)
-                row.report_html = names[plan_set.key] + ".html"
+            for name, text in result.reports.items():
+                relative = names[plan_set.key] + FORMATS[name].suffix
+                write_output(output.path / relative, text, output.guard, root=output.path)
+                row.record_report(name, relative)
         except RtcheckError as exc:
             row.error = "; ".join(filter(None, [row.error, str(exc)]))
         internal += result.internal
@@ -153,6 +153,6 @@ def run_batch(
         rows, protocol=protocol_info, arm=arm, roots=[str(r) for r in roots], skipped=found.skipped, unassigned=found.unassigned
     )
     csv_path, json_path = output.path / SUMMARY_CSV, output.path / SUMMARY_JSON
-    output.write(SUMMARY_CSV, summary_csv(rows))
-    output.write(SUMMARY_JSON, summary_json(document))
+    write_output(csv_path, summary_csv(rows), output.guard)
+    write_output(json_path, summary_json(document), output.guard)
     return BatchOutcome(rows, csv_path, json_path, found.skipped, found.unassigned, internal)

@@ -3,47 +3,20 @@
 A plan set is an RT Plan, the RT Structure Set it references
 (``ReferencedStructureSetSequence``) and every RT Dose that references it
 (``ReferencedRTPlanSequence``), wherever under the roots those files lie.  Only
-the few header elements the grouping needs are read here (a full read of a
-structure set's contours costs far more and is left to the check itself).
+the few header elements linking needs are read (a full read of a structure
+set's contours costs far more and is left to the check itself); the grouping is
+the one linker's, :func:`rtcheck.dicom.references.link`, and each set found is
+checked as linked (:func:`rtcheck.api.check_linked_set`), not linked again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import warnings
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-
-from rtcheck.dicom.io import _check_complete
-from rtcheck.dicom.sop import PLAN_KINDS, SOP_CLASS_KINDS, RTObjectKind
-from rtcheck.errors import InputError, TruncatedFileError
-
-_HEADER_TAGS = [
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "PatientID",
-    "RTPlanLabel",
-    "ReferencedStructureSetSequence",
-    "ReferencedRTPlanSequence",
-]
-
-
-@dataclass(frozen=True)
-class Header:
-    """What grouping needs of one RT object: its kind, UID, patient and the UIDs it references."""
-
-    path: str
-    kind: RTObjectKind
-    sop_instance_uid: str
-    patient_id: str
-    plan_label: str
-    references: tuple[str, ...]  # a plan: structure set UIDs; a dose: plan UIDs
+from rtcheck.dicom.references import LinkedSet, Linking, ObjectReferences, link, read_references
+from rtcheck.errors import DamagedFileError, InputError
 
 
 @dataclass(frozen=True)
@@ -51,7 +24,9 @@ class PlanSetFiles:
     """The files of one plan set, or (``error`` set) files that cannot form a checkable set.
 
     ``files`` lists the plan first, then its structure set and doses; ``key``
-    identifies the set in a batch (the plan's SOP Instance UID, else a path).
+    identifies the set in a batch (the plan's SOP Instance UID, else a path);
+    ``linked`` is the set as the linker made it (None for doses without their
+    plan and damaged files).
     """
 
     key: str
@@ -61,6 +36,7 @@ class PlanSetFiles:
     files: tuple[str, ...]
     error: str = ""
     notes: tuple[str, ...] = ()
+    linked: LinkedSet | None = None
 
     @property
     def plan_file(self) -> str:
@@ -85,10 +61,6 @@ class Discovery:
     files_read: int = 0
 
 
-class _Damaged(InputError):
-    """A file that looks like DICOM but cannot be read to the elements grouping needs."""
-
-
 def _iter_files(roots: list[Path]) -> list[Path]:
     seen: set[Path] = set()
     found: list[Path] = []
@@ -108,148 +80,25 @@ def _iter_files(roots: list[Path]) -> list[Path]:
     return found
 
 
-def _read(path: Path) -> Dataset:
-    """The grouping elements of a DICOM file; InputError if it is not DICOM, _Damaged if it breaks off."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # oddities are reported by the check itself, on one line
-        try:
-            with open(path, "rb") as fp:
-                try:
-                    return pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-                except InvalidDicomError:
-                    fp.seek(0)
-                    ds = pydicom.dcmread(fp, force=True, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-            if "SOPClassUID" not in ds:
-                raise InputError(path, "not a DICOM file")
-            return ds
-        except InputError:
-            raise
-        except OSError as exc:
-            raise InputError(path, f"cannot be read ({exc.strerror or exc})") from None
-        except EOFError as exc:
-            raise _Damaged(path, f"truncated DICOM file ({exc})") from None
-        except Exception as exc:  # pydicom raises many types on garbage bytes
-            if _has_dicom_prefix(path):
-                raise _Damaged(path, f"damaged DICOM file ({type(exc).__name__}: {exc})") from None
-            raise InputError(path, f"not a readable DICOM file ({type(exc).__name__})") from None
-
-
-def read_header(path: Path) -> Header | None:
-    """The grouping header of an RT object; None for other DICOM (CT...).
-
-    Raises ``InputError`` for a file that is not DICOM and ``_Damaged`` for an
-    RT object (by its file meta) that ends inside the elements read.
-    """
-    ds = _read(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        meta_class = str(ds.file_meta.get("MediaStorageSOPClassUID", "")) if hasattr(ds, "file_meta") else ""
-        try:
-            # A file cut inside an element leaves a short value (a wrong UID) and no error from pydicom.
-            _check_complete(ds, path)
-        except TruncatedFileError as exc:
-            class_uid = exc.sop_class_uid or meta_class
-            if class_uid and class_uid not in SOP_CLASS_KINDS:
-                return None  # a damaged CT or other object rtcheck does not use
-            raise _Damaged(path, exc.reason) from None
-        class_uid = str(ds.get("SOPClassUID", ""))
-        uid = str(ds.get("SOPInstanceUID", ""))
-    kind = SOP_CLASS_KINDS.get(class_uid)
-    if kind is None:
-        if not class_uid and (not meta_class or meta_class in SOP_CLASS_KINDS or _ends_in_file_meta(ds, path)):
-            raise _Damaged(path, "DICOM file without a SOP Class UID (truncated?)")
-        return None  # CT, DICOMDIR and other objects rtcheck does not use
-    if not uid:
-        raise _Damaged(path, f"{kind.value} without a SOP Instance UID (truncated?)")
-    plan_refs = ds.get("ReferencedStructureSetSequence", []) if kind in PLAN_KINDS else []
-    dose_refs = ds.get("ReferencedRTPlanSequence", []) if kind is RTObjectKind.DOSE else []
-    references = [str(item.get("ReferencedSOPInstanceUID", "")) for item in [*plan_refs, *dose_refs]]
-    return Header(
-        path=str(path),
-        kind=kind,
-        sop_instance_uid=uid,
-        patient_id=str(ds.get("PatientID", "")),
-        plan_label=str(ds.get("RTPlanLabel", "")),
-        references=tuple(r for r in references if r),
+def _plan_set_files(linked: LinkedSet) -> PlanSetFiles:
+    plan = linked.plan
+    return PlanSetFiles(
+        key=plan.sop_instance_uid,
+        patient_id=plan.patient_id,
+        plan_label=plan.plan_label,
+        plan_uid=plan.sop_instance_uid,
+        files=tuple(str(p) for p in linked.paths),
+        error=linked.error,
+        notes=linked.notes,
+        linked=linked,
     )
 
 
-def _ends_in_file_meta(ds: Dataset, path: Path) -> bool:
-    """The file stops before the end of the file meta group its group length announces."""
-    length = ds.file_meta.get("FileMetaInformationGroupLength") if hasattr(ds, "file_meta") else None
-    return length is not None and os.path.getsize(path) <= 132 + 12 + int(length)
-
-
-def _has_dicom_prefix(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(132)[128:] == b"DICM"
-
-
-def _digest(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
-def _one_of(copies: list[Header], notes: list[str], errors: list[str]) -> Header:
-    """One header for a UID met in several files: the first when all are byte-identical (noted), else an error."""
-    first = copies[0]
-    if len(copies) > 1:
-        paths = ", ".join(h.path for h in copies)
-        if len({_digest(h.path) for h in copies}) > 1:
-            errors.append(f"{first.kind.value} {first.sop_instance_uid} is in several files that differ ({paths}); keep one")
-        else:
-            notes.append(f"{first.kind.value} {first.sop_instance_uid} is in {len(copies)} identical files ({paths}); {first.path} was used")
-    return first
-
-
-def group(headers: list[Header]) -> tuple[list[PlanSetFiles], list[str]]:
-    """Plan sets from headers (by UID references), and notes on the structure sets no plan references."""
-    by_uid: dict[tuple[RTObjectKind, str], list[Header]] = defaultdict(list)
-    for header in headers:
-        by_uid[(header.kind, header.sop_instance_uid)].append(header)
-    plans = [copies for (kind, _), copies in by_uid.items() if kind in PLAN_KINDS]
-    doses = [copies for (kind, _), copies in by_uid.items() if kind is RTObjectKind.DOSE]
-    doses_of: dict[str, list[list[Header]]] = defaultdict(list)  # plan UID -> the doses referencing it
-    for dose_copies in doses:
-        for plan_uid in dict.fromkeys(dose_copies[0].references):
-            doses_of[plan_uid].append(dose_copies)
-    used_structure_sets: set[str] = set()
-    used_doses: set[str] = set()
-    sets: list[PlanSetFiles] = []
-
-    for copies in plans:
-        notes: list[str] = []
-        errors: list[str] = []
-        plan = _one_of(copies, notes, errors)
-        files = [plan.path]
-        for uid in plan.references:
-            used_structure_sets.add(uid)
-            found = by_uid.get((RTObjectKind.STRUCTURE_SET, uid))
-            if found:  # absent: the check says the structure set is missing
-                files.append(_one_of(found, notes, errors).path)
-        for dose_copies in doses_of.get(plan.sop_instance_uid, []):
-            used_doses.add(dose_copies[0].sop_instance_uid)
-            files.append(_one_of(dose_copies, notes, errors).path)
-        sets.append(
-            PlanSetFiles(
-                key=plan.sop_instance_uid,
-                patient_id=plan.patient_id,
-                plan_label=plan.plan_label,
-                plan_uid=plan.sop_instance_uid,
-                files=tuple(files),
-                error="; ".join(errors),
-                notes=tuple(notes),
-            )
-        )
-
-    # Doses whose plan is absent: a plan that was exported incompletely, so a set that cannot be checked.
-    orphans: dict[str, list[Header]] = defaultdict(list)
-    for dose_copies in doses:
-        if dose_copies[0].sop_instance_uid not in used_doses:
-            for header in dose_copies:
-                orphans[header.references[0] if header.references else ""].append(header)
-    for plan_uid, orphan_doses in orphans.items():
-        paths = ", ".join(h.path for h in orphan_doses)
+def _orphan_sets(linking: Linking) -> list[PlanSetFiles]:
+    """Doses whose plan is absent: a plan that was exported incompletely, so a set that cannot be checked."""
+    sets = []
+    for plan_uid, doses in linking.orphans_by_plan().items():
+        paths = ", ".join(str(d.path) for d in doses)
         error = (
             f"{paths}: RT Dose references RT Plan {plan_uid}, which is not among the inputs"
             if plan_uid
@@ -257,21 +106,15 @@ def group(headers: list[Header]) -> tuple[list[PlanSetFiles], list[str]]:
         )
         sets.append(
             PlanSetFiles(
-                key=plan_uid or orphan_doses[0].path,
-                patient_id=orphan_doses[0].patient_id,
+                key=plan_uid or str(doses[0].path),
+                patient_id=doses[0].patient_id,
                 plan_label="",
                 plan_uid=plan_uid,
-                files=tuple(h.path for h in orphan_doses),
+                files=tuple(str(d.path) for d in doses),
                 error=error,
             )
         )
-    unassigned = [
-        f"{h.path}: RT Structure Set {h.sop_instance_uid} is referenced by no RT Plan among the inputs; not checked"
-        for (kind, uid), copies in by_uid.items()
-        if kind is RTObjectKind.STRUCTURE_SET and uid not in used_structure_sets
-        for h in copies
-    ]
-    return sets, unassigned
+    return sets
 
 
 def sort_key(plan_set: PlanSetFiles) -> tuple[str, str, str, str]:
@@ -289,21 +132,26 @@ def discover(roots: list[str | Path]) -> Discovery:
         if not root.exists():
             raise InputError(root, "no such file or directory")
     discovery = Discovery()
-    headers: list[Header] = []
+    objects: list[ObjectReferences] = []
     damaged: list[PlanSetFiles] = []
     for path in _iter_files(paths):
         discovery.files_read += 1
         try:
-            header = read_header(path)
-        except _Damaged as exc:
+            described = read_references(path)
+        except DamagedFileError as exc:
             # It may be the plan or dose of a set: never skip it silently.
             damaged.append(PlanSetFiles(key=str(path), patient_id="", plan_label="", plan_uid="", files=(str(path),), error=str(exc)))
             continue
         except InputError as exc:
             discovery.skipped.append(f"{path}: skipped, {exc.reason}")
             continue
-        if header is not None:
-            headers.append(header)
-    sets, discovery.unassigned = group(headers)
+        if described is not None:
+            objects.append(described)
+    linking = link(objects)
+    sets = [_plan_set_files(linked) for linked in linking.sets] + _orphan_sets(linking)
+    discovery.unassigned = [
+        f"{s.path}: RT Structure Set {s.sop_instance_uid} is referenced by no RT Plan among the inputs; not checked"
+        for s in linking.unreferenced_structure_sets
+    ]
     discovery.sets = sorted(sets + damaged, key=sort_key)
     return discovery

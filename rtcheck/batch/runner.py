@@ -28,7 +28,7 @@ def _start_worker(settings: BatchSettings) -> None:
     global _settings
     _settings = settings
     # Pay the imports before the first plan, once per worker.
-    for module in ("rtcheck.api", "rtcheck.render.json", *(["rtcheck.render.html"] if settings.html else [])):
+    for module in ("rtcheck.api", "rtcheck.render.outputs"):
         importlib.import_module(module)
 
 

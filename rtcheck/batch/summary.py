@@ -36,10 +36,15 @@ class SummaryRow:
     error: str
     notes: list[str] = field(default_factory=list)
 
+    def record_report(self, output_format: str, relative: str) -> None:
+        """Note the report written in ``output_format`` (``json`` or ``html``) at ``relative``."""
+        setattr(self, REPORT_COLUMNS[output_format], relative)
+
     def sort_key(self) -> tuple[str, str, str, str]:
         return (self.patient_id, self.plan_label, self.plan_uid, self.plan_file)
 
 
+REPORT_COLUMNS = {"json": "report_json", "html": "report_html"}  # the per-plan reports a batch writes, by format name
 CSV_COLUMNS = [name for name in SummaryRow.__dataclass_fields__ if name != "notes"]
 
 

@@ -8,7 +8,7 @@ written by the one process that checks the output paths.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,11 @@ class BatchSettings:
     generated_at: datetime | None = None  # the report date of every HTML report (the batch's start)
     records: bool = False  # also return the check's rtcheck.store record (batch --db)
 
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The reports written per plan set, by format name, in the order they are written."""
+        return ("json", "html") if self.html else ("json",)
+
 
 @dataclass
 class TaskResult:
@@ -45,8 +50,7 @@ class TaskResult:
     notes: tuple[str, ...] = ()
     error: str = ""
     internal: bool = False  # the error is a bug, not the input's fault
-    json_text: str | None = None
-    html_text: str | None = None
+    reports: dict[str, str] = field(default_factory=dict)  # format name (rtcheck.render.outputs.FORMATS) -> text
     rtcheck_version: str = __version__
     record: Any = None  # rtcheck.store.record.CheckRecord with BatchSettings.records
 
@@ -57,22 +61,21 @@ def failed(plan_set: PlanSetFiles, error: str, *, internal: bool = False) -> Tas
 
 
 def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskResult:
-    """Check one plan set; an input problem or a bug becomes the result's ``error``, never an exception."""
-    from rtcheck.api import check_paths
-    from rtcheck.render.json import render_checks
+    """Check one plan set as discovery linked it; an input problem or a bug becomes the result's ``error``,
+    never an exception."""
+    from rtcheck.api import check_linked_set
+    from rtcheck.render.outputs import RenderOptions, Rendering
     from rtcheck.results import Status
 
-    if plan_set.error:
-        return failed(plan_set, plan_set.error)
+    if plan_set.error or plan_set.linked is None:
+        return failed(plan_set, plan_set.error or "internal error: a plan set without its linked files", internal=not plan_set.error)
     try:
-        results = check_paths(list(plan_set.files), settings.protocol, settings.arm, plan=plan_set.plan_uid, options=settings.options)
+        result = check_linked_set(plan_set.linked, settings.protocol, settings.arm, options=settings.options)
     except RtcheckError as exc:
         return failed(plan_set, str(exc))
     except Exception as exc:  # noqa: BLE001 - one set's bug must not stop the batch
         return failed(plan_set, _internal(exc), internal=True)
-    if len(results) != 1:
-        return failed(plan_set, f"internal error: {len(results)} results for one plan", internal=True)
-    [result] = results
+    results = [result]
     required = [c.status for c in result.checks if c.required]
     outcome = TaskResult(
         key=plan_set.key,
@@ -83,16 +86,14 @@ def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskRes
         not_evaluated=required.count(Status.NOT_EVALUATED),
         notes=plan_set.notes,
     )
+    rendering = Rendering(results, RenderOptions(anonymize=settings.anonymize, generated_at=settings.generated_at))
     try:
-        outcome.json_text = render_checks(results)
-        if settings.html:
-            from rtcheck.render.html import render_html
-
-            outcome.html_text = render_html(results, anonymize=settings.anonymize, generated_at=settings.generated_at)
+        for name in settings.formats:
+            outcome.reports[name] = rendering.text(name)
         if settings.records:
             from rtcheck.store.record import build_record
 
-            outcome.record = build_record(result, document_text=outcome.json_text)
+            outcome.record = build_record(result, document_text=outcome.reports.get("json"))
     except Exception as exc:  # noqa: BLE001
         outcome.error, outcome.internal = _internal(exc), True
     return outcome

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
-from rtcheck.errors import InputError, NotDicomError, TruncatedFileError
+from rtcheck.errors import DamagedFileError, InputError, NotDicomError, TruncatedFileError
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
@@ -81,6 +82,51 @@ def _read_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
     except Exception as exc:  # pydicom raises many types on garbage bytes
         raise NotDicomError(path, f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
     return ds
+
+
+def read_header(path: str | Path, tags: Sequence[str]) -> Dataset:
+    """Only the elements ``tags`` (and the file meta) of a DICOM file, read-only; pixel data is never read.
+
+    NotDicomError for a file that is not DICOM, InputError when it cannot be opened;
+    TruncatedFileError when it ends inside an element read (its ``sop_class_uid`` is the data
+    set's, else the file meta's MediaStorageSOPClassUID); DamagedFileError when a file with the
+    DICM prefix cannot be parsed.
+    """
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # oddities are reported by the check itself, on one line
+        try:
+            with open(path, "rb") as fp:
+                try:
+                    ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=list(tags))
+                except InvalidDicomError:
+                    fp.seek(0)
+                    ds = pydicom.dcmread(fp, force=True, stop_before_pixels=True, specific_tags=list(tags))
+                    if "SOPClassUID" not in ds:
+                        raise NotDicomError(path, "not a DICOM file") from None
+        except InputError:
+            raise
+        except OSError as exc:
+            raise InputError(path, f"cannot be read ({exc.strerror or exc})") from None
+        except EOFError as exc:
+            raise TruncatedFileError(path, f"truncated DICOM file ({exc})") from None
+        except Exception as exc:  # pydicom raises many types on garbage bytes
+            if _has_dicom_prefix(path):
+                raise DamagedFileError(path, f"damaged DICOM file ({type(exc).__name__}: {exc})") from None
+            raise NotDicomError(path, f"not a readable DICOM file ({type(exc).__name__})") from None
+        try:
+            # A file cut inside an element leaves a short value (a wrong UID) and no error from pydicom.
+            _check_complete(ds, path)
+        except TruncatedFileError as exc:
+            meta = getattr(ds, "file_meta", None)
+            exc.sop_class_uid = exc.sop_class_uid or (str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else "")
+            raise
+    return ds
+
+
+def _has_dicom_prefix(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(132)[128:] == b"DICM"
 
 
 CONTOUR_DATA = 0x30060050

@@ -51,7 +51,6 @@ class Plan:
     label: str
     name: str
     frame_of_reference_uid: str
-    structure_set_uid: str
     patient_id: str
     patient_name: str
     fraction_groups: list[FractionGroup]
@@ -124,7 +123,6 @@ def parse_plan(ds: Dataset, path: Path, kind: RTObjectKind) -> Plan:
     groups = _parse_fraction_groups(ds)
     beams_seq = ds.get("IonBeamSequence" if kind is RTObjectKind.ION_PLAN else "BeamSequence", [])
     beam_numbers = [n for n in (_int(b.get("BeamNumber")) for b in beams_seq) if n is not None]
-    structure_refs = ds.get("ReferencedStructureSetSequence", [])
     plan = Plan(
         path=path,
         kind=kind,
@@ -132,7 +130,6 @@ def parse_plan(ds: Dataset, path: Path, kind: RTObjectKind) -> Plan:
         label=str(ds.get("RTPlanLabel", "") or ""),
         name=str(ds.get("RTPlanName", "") or ""),
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
-        structure_set_uid=str(structure_refs[0].get("ReferencedSOPInstanceUID", "")) if structure_refs else "",
         patient_id=str(ds.get("PatientID", "") or ""),
         patient_name=str(ds.get("PatientName", "") or ""),
         fraction_groups=groups,

@@ -1,7 +1,8 @@
-"""Linking the objects of an export into plan sets: plan -> structure set, doses -> plan.
+"""A linked plan set -> the model: plan, structure set and total dose (summed or scaled by PS3.3).
 
-Links follow UID references (RT Dose -> RT Plan, RT Plan -> RT Structure Set)
-and are confirmed by the Frame of Reference; file and folder names play no part.
+Which files form a set is decided by the one linker, :mod:`rtcheck.dicom.references`
+(UID references); here the set's files are read, what it lacks is raised as an
+error, its doses are combined and the links are confirmed by the Frame of Reference.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydicom.dataset import Dataset
+
 from rtcheck.dicom.dose import DoseGrid, load_dose, sum_doses
-from rtcheck.dicom.io import DicomObject, Inventory, scan
+from rtcheck.dicom.io import DicomObject, Inventory, read_dataset, scan
 from rtcheck.dicom.plan import Plan, parse_plan
-from rtcheck.dicom.sop import PLAN_KINDS, RTObjectKind
+from rtcheck.dicom.references import Lacking, LinkedSet, Linking, ObjectReferences, describe, gaps, link
+from rtcheck.dicom.sop import RTObjectKind
 from rtcheck.dicom.structures import StructureSet, parse_structure_set
 from rtcheck.errors import InputError, LinkError, MissingObjectError, SelectionError
 
@@ -28,39 +32,17 @@ class PlanSet:
     notes: list[str] = field(default_factory=list)
 
 
-def _referenced_plan_uids(dose: DicomObject) -> list[str]:
-    return [str(r.get("ReferencedSOPInstanceUID", "")) for r in dose.dataset.get("ReferencedRTPlanSequence", [])]
-
-
-def _referenced_fraction_group(dose: DicomObject) -> int | None:
-    for ref in dose.dataset.get("ReferencedRTPlanSequence", []):
-        for group in ref.get("ReferencedFractionGroupSequence", []):
-            if "ReferencedFractionGroupNumber" in group:
-                return int(group.ReferencedFractionGroupNumber)
-    return None
-
-
-def _referenced_beams(dose: DicomObject) -> list[int]:
-    beams = []
-    for ref in dose.dataset.get("ReferencedRTPlanSequence", []):
-        for group in ref.get("ReferencedFractionGroupSequence", []):
-            for beam in group.get("ReferencedBeamSequence", []):
-                if "ReferencedBeamNumber" in beam:
-                    beams.append(int(beam.ReferencedBeamNumber))
-    return beams
-
-
 def _plan_description(plan: Plan) -> str:
     return f"plan {plan.label or '(no label)'} ({plan.sop_instance_uid})"
 
 
-def _total_dose(plan: Plan | None, doses: list[DicomObject]) -> tuple[DoseGrid, list[str]]:
-    """Load and combine the dose objects of one plan into its total dose."""
+def _total_dose(plan: Plan | None, doses: list[ObjectReferences]) -> tuple[DoseGrid, list[str]]:
+    """Load and combine the dose objects of one plan into its total dose (BEAM coverage: references.gaps)."""
     notes: list[str] = []
-    by_type = Counter(str(d.dataset.get("DoseSummationType", "")).upper() for d in doses)
+    by_type = Counter(d.summation_type for d in doses)
     kinds = set(by_type)
     if len(kinds) > 1:
-        listing = ", ".join(f"{d.path} ({d.dataset.get('DoseSummationType', '?')})" for d in doses)
+        listing = ", ".join(f"{d.path} ({d.summation_type or '?'})" for d in doses)
         raise LinkError(doses[0].path, f"RT Doses of different summation types for one plan: {listing}; pass the files to use")
     summation = kinds.pop()
     if summation in ("PLAN", "MULTI_PLAN") or summation == "":
@@ -72,20 +54,8 @@ def _total_dose(plan: Plan | None, doses: list[DicomObject]) -> tuple[DoseGrid, 
             notes.append(f"{doses[0].path}: DoseSummationType MULTI_PLAN (a sum over several plans)")
         return grid, notes
     if summation == "BEAM":
-        grids = [load_dose(d.path) for d in doses]
-        if plan is not None and plan.beam_numbers:
-            covered = {b for d in doses for b in _referenced_beams(d)}
-            missing = sorted(set(plan.beam_numbers) - covered) if covered else []
-            if covered and missing:
-                raise MissingObjectError(
-                    doses[0].path, f"BEAM doses cover beams {sorted(covered)} of {_plan_description(plan)}; beams {missing} have no dose"
-                )
-            if not covered and len(doses) != len(plan.beam_numbers):
-                raise MissingObjectError(
-                    doses[0].path, f"{len(doses)} BEAM doses for {_plan_description(plan)} which has {len(plan.beam_numbers)} beams"
-                )
-        total = sum_doses(grids)
-        notes.append(f"summed {len(grids)} BEAM doses")
+        total = sum_doses([load_dose(d.path) for d in doses])
+        notes.append(f"summed {len(doses)} BEAM doses")
         return total, notes
     if summation == "FRACTION":
         if len(doses) > 1:
@@ -93,7 +63,7 @@ def _total_dose(plan: Plan | None, doses: list[DicomObject]) -> tuple[DoseGrid, 
             raise LinkError(doses[0].path, f"several FRACTION RT Doses for one plan ({listing}); pass the one to use")
         if plan is None:
             raise MissingObjectError(doses[0].path, "FRACTION dose needs its RT Plan to be scaled to the whole course")
-        group_number = _referenced_fraction_group(doses[0])
+        group_number = doses[0].fraction_group
         group = plan.fraction_group(group_number) if group_number is not None else (plan.fraction_groups[0] if len(plan.fraction_groups) == 1 else None)
         if group is None or not group.fractions_planned:
             raise LinkError(doses[0].path, f"FRACTION dose: cannot tell which fraction group of {_plan_description(plan)} it belongs to")
@@ -140,21 +110,41 @@ def _name_targets(plan: Plan, structure_set: StructureSet) -> None:
 
 @dataclass
 class LoadedInputs:
-    """The scanned inputs with the plans parsed (doses and contours are loaded per plan set)."""
+    """The inputs read (headers and contours; doses are loaded per plan set), linked into plan sets once,
+    with each linked plan parsed."""
 
     inventory: Inventory
-    plans: list[Plan]
+    linking: Linking
+    plans: dict[str, Plan] = field(default_factory=dict)  # by SOP Instance UID
 
     @property
     def skipped(self) -> list[str]:
         return self.inventory.skipped
 
+    def dataset(self, obj: ObjectReferences) -> Dataset:
+        return next(o.dataset for o in self.inventory.objects if o.path == obj.path)
+
+
+def _parsed(inventory: Inventory, linking: Linking) -> LoadedInputs:
+    inputs = LoadedInputs(inventory, linking)
+    for linked in linking.sets:
+        plan = linked.plan
+        inputs.plans[plan.sop_instance_uid] = parse_plan(inputs.dataset(plan), plan.path, plan.kind)
+    return inputs
+
 
 def load_inputs(paths: list[str | Path]) -> LoadedInputs:
-    """Scan files and folders and parse every RT Plan found."""
+    """Scan files and folders, link the RT objects found into plan sets and parse every linked RT Plan."""
     inventory = scan(paths)
-    plans = [parse_plan(o.dataset, o.path, o.kind) for o in inventory.of_kind(*PLAN_KINDS)]
-    return LoadedInputs(inventory, plans)
+    described = [describe(o.dataset, o.path) for o in inventory.objects]
+    return _parsed(inventory, link(d for d in described if d is not None))
+
+
+def load_linked(linked: LinkedSet) -> LoadedInputs:
+    """Read the files of a set linked already (by batch discovery or the listener's catalogue), without
+    linking again; a file that cannot be read raises as ``rtcheck check`` does."""
+    inventory = Inventory([DicomObject(o.kind, o.path, read_dataset(o.path, stop_before_pixels=True)) for o in linked.objects])
+    return _parsed(inventory, Linking(sets=[linked]))
 
 
 def _skipped_hint(inputs: LoadedInputs) -> str:
@@ -164,43 +154,33 @@ def _skipped_hint(inputs: LoadedInputs) -> str:
     return f" (skipped: {inputs.skipped[0]}{more})"
 
 
-def select_plans(inputs: LoadedInputs, selector: str | None) -> list[Plan]:
-    """All plans, or those whose SOP Instance UID or label equals ``selector``."""
-    if not inputs.plans:
+def select_sets(inputs: LoadedInputs, selector: str | None) -> list[LinkedSet]:
+    """The sets of all plans, or of those whose SOP Instance UID or label equals ``selector``."""
+    sets = inputs.linking.sets
+    if not sets:
         raise MissingObjectError(None, "no RT Plan among the inputs" + _skipped_hint(inputs))
     if selector is None:
-        return inputs.plans
-    chosen = [p for p in inputs.plans if selector in (p.sop_instance_uid, p.label)]
+        return sets
+    chosen = [s for s in sets if selector in (s.plan.sop_instance_uid, s.plan.plan_label)]
     if not chosen:
-        known = ", ".join(f"{p.label or '(no label)'} ({p.sop_instance_uid})" for p in inputs.plans)
+        known = ", ".join(f"{s.plan.plan_label or '(no label)'} ({s.plan.sop_instance_uid})" for s in sets)
         raise SelectionError(f"--plan {selector!r} matches no plan; plans found: {known}")
     return chosen
 
 
-def _structure_set_of(plan: Plan, inputs: LoadedInputs) -> StructureSet:
-    if not plan.structure_set_uid:
-        raise LinkError(plan.path, "RT Plan has no ReferencedStructureSetSequence")
-    for obj in inputs.inventory.of_kind(RTObjectKind.STRUCTURE_SET):
-        if obj.sop_instance_uid == plan.structure_set_uid:
-            return parse_structure_set(obj.dataset, obj.path)
-    raise MissingObjectError(
-        plan.path, f"plan references RT Structure Set {plan.structure_set_uid}, which is not among the inputs"
-    )
-
-
-def build_plan_set(plan: Plan, inputs: LoadedInputs) -> PlanSet:
-    """Link one plan to its structure set and dose(s), load the dose and check the Frame of Reference."""
-    structure_set = _structure_set_of(plan, inputs)
-    doses = [d for d in inputs.inventory.of_kind(RTObjectKind.DOSE) if plan.sop_instance_uid in _referenced_plan_uids(d)]
-    if not doses:
-        dangling = [
-            f"{d.path} references {', '.join(_referenced_plan_uids(d)) or 'no plan'}"
-            for d in inputs.inventory.of_kind(RTObjectKind.DOSE)
-            if not any(u == p.sop_instance_uid for p in inputs.plans for u in _referenced_plan_uids(d))
-        ]
-        hint = f" (RT Doses whose plan is absent: {'; '.join(dangling)})" if dangling else ""
-        raise MissingObjectError(plan.path, f"no RT Dose references {_plan_description(plan)}{hint}{_skipped_hint(inputs)}")
-    dose, notes = _total_dose(plan, doses)
+def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
+    """The model of one linked set: what it lacks raised as an error (references.gaps), the dose loaded and
+    the Frame of Reference checked."""
+    plan = inputs.plans[linked.plan.sop_instance_uid]
+    for gap in gaps(linked):
+        hint = ""
+        if gap.lacking is Lacking.DOSE:
+            dangling = [f"{d.path} references {', '.join(d.plan_uids) or 'no plan'}" for d in inputs.linking.orphan_doses]
+            hint = (f" (RT Doses whose plan is absent: {'; '.join(dangling)})" if dangling else "") + _skipped_hint(inputs)
+        gap.raise_error(hint)
+    assert linked.structure_set is not None  # gaps() says when it is absent
+    structure_set = parse_structure_set(inputs.dataset(linked.structure_set), linked.structure_set.path)
+    dose, notes = _total_dose(plan, list(linked.doses))
     notes += _check_frames(plan, structure_set, dose)
     _name_targets(plan, structure_set)
     return PlanSet(plan=plan, structure_set=structure_set, dose=dose, notes=notes)
@@ -208,14 +188,14 @@ def build_plan_set(plan: Plan, inputs: LoadedInputs) -> PlanSet:
 
 def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> PlanSet:
     """The set for DVH statistics: through a plan when there is one, else one structure set and its dose(s)."""
-    if inputs.plans:
-        plans = select_plans(inputs, plan_selector)
-        if len(plans) > 1:
-            known = ", ".join(f"{p.label or '(no label)'} ({p.sop_instance_uid})" for p in plans)
+    if inputs.linking.sets:
+        sets = select_sets(inputs, plan_selector)
+        if len(sets) > 1:
+            known = ", ".join(f"{s.plan.plan_label or '(no label)'} ({s.plan.sop_instance_uid})" for s in sets)
             raise SelectionError(f"several plans found ({known}); choose one with --plan")
-        return build_plan_set(plans[0], inputs)
+        return build_plan_set(sets[0], inputs)
     structure_sets = inputs.inventory.of_kind(RTObjectKind.STRUCTURE_SET)
-    doses = inputs.inventory.of_kind(RTObjectKind.DOSE)
+    doses = [d for d in (describe(o.dataset, o.path) for o in inputs.inventory.of_kind(RTObjectKind.DOSE)) if d is not None]
     if len(structure_sets) != 1:
         if not structure_sets:
             raise MissingObjectError(None, "no RT Structure Set among the inputs" + _skipped_hint(inputs))

@@ -19,22 +19,41 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtcheck import __version__
 from rtcheck.errors import RtcheckError
+from rtcheck.files import InputGuard, OutputPlace, remove_output, write_output
 from rtcheck.net.catalog import PlanFiles
 from rtcheck.net.logs import log_event
-from rtcheck.net.storage import atomic_write_text, valid_uid
-from rtcheck.results import CheckResult
+from rtcheck.net.storage import STORED_FILE_MODE, valid_uid
+from rtcheck.protocol.model import Protocol
+
+if TYPE_CHECKING:
+    from rtcheck.results import CheckResult
 
 LOG = logging.getLogger("rtcheck.net")
 ERROR_SCHEMA = "rtcheck.listen-error/1"
-REPORT_SUFFIXES = (".xml", ".html", ".json")
+# The reports of a checked plan, by format name (rtcheck.render.outputs.FORMATS), in the order written: the JSON last.
+REPORT_FORMATS = ("junit", "html", "json")
 
 
 def report_path(plan_path: Path, plan_uid: str, suffix: str) -> Path:
     """``rtcheck-<uid><suffix>`` beside the plan; UnsafeIdentifierError if the UID cannot be part of a file name."""
     return plan_path.parent / f"rtcheck-{valid_uid(plan_uid, 'SOPInstanceUID')}{suffix}"
+
+
+def _guard(files: PlanFiles) -> InputGuard:
+    """The listener's explicit permission: reports go beside the stored plan, among its set's files, never over one."""
+    return InputGuard.of(files.paths, OutputPlace.BESIDE_INPUTS)
+
+
+def _write(files: PlanFiles, suffix: str, text: str) -> None:
+    write_output(report_path(files.plan.path, files.plan.sop_instance_uid, suffix), text, _guard(files), mode=STORED_FILE_MODE)
+
+
+def _remove(files: PlanFiles, suffix: str) -> None:
+    remove_output(report_path(files.plan.path, files.plan.sop_instance_uid, suffix), _guard(files))
 
 
 def has_current_report(files: PlanFiles) -> bool:
@@ -60,7 +79,7 @@ class PlanChecker:
     shutdown) makes a check in progress drop its result instead of writing.
     """
 
-    protocol: object  # rtcheck.protocol.model.Protocol
+    protocol: Protocol
     arm: str
     write_lock: threading.Lock
     abandon: threading.Event
@@ -70,21 +89,16 @@ class PlanChecker:
     def prepare(self) -> None:
         """Import the checking and rendering code (done on the worker thread at start)."""
         import rtcheck.api  # noqa: F401
-        import rtcheck.render.json  # noqa: F401
-        import rtcheck.render.junit  # noqa: F401
-
-        if self.html:
-            import rtcheck.render.html  # noqa: F401
+        import rtcheck.render.outputs  # noqa: F401
 
     def __call__(self, files: PlanFiles) -> None:
         uid = files.plan.sop_instance_uid
         started = time.monotonic()
         began_ns = time.time_ns()
-        paths = [str(p) for p in files.paths]
         try:
-            from rtcheck.api import check_paths
+            from rtcheck.api import check_linked_set
 
-            [result] = check_paths(paths, self.protocol, self.arm, plan=uid)
+            result = check_linked_set(files.linked, self.protocol, self.arm)
         except RtcheckError as exc:
             self._write_error(files, str(exc), started, began_ns)
             return
@@ -94,28 +108,29 @@ class PlanChecker:
             return
         self._write_result(files, result, started, began_ns)
 
-    def _write_result(self, files: PlanFiles, result, started: float, began_ns: int) -> None:
-        from rtcheck.render.json import render_checks
-        from rtcheck.render.junit import render_junit
+    def _write_result(self, files: PlanFiles, result: CheckResult, started: float, began_ns: int) -> None:
+        from rtcheck.render.outputs import FORMATS, Rendering
 
         uid = files.plan.sop_instance_uid
-        documents = {".xml": render_junit([result])}
-        if self.html:
-            from rtcheck.render.html import render_html
-
+        rendering = Rendering([result])
+        documents: dict[str, str] = {}
+        for name in REPORT_FORMATS:
+            if name == "html" and not self.html:
+                continue
             try:
-                documents[".html"] = render_html([result], anonymize=False)
+                documents[FORMATS[name].suffix] = rendering.text(name)
             except Exception:  # noqa: BLE001 - the JSON and JUnit reports still count
+                if name != "html":
+                    raise
                 LOG.exception("HTML report of plan %s failed", uid)
-        documents[".json"] = render_checks([result])
         with self.write_lock:
             if self.abandon.is_set():
                 log_event(LOG, logging.INFO, "abandoned", plan=uid, reason="listener stopping")
                 return
             if ".html" not in documents:
-                _remove(report_path(files.plan.path, uid, ".html"))
+                _remove(files, ".html")
             for suffix, text in documents.items():
-                atomic_write_text(report_path(files.plan.path, uid, suffix), text)
+                _write(files, suffix, text)
             _stamp(report_path(files.plan.path, uid, ".json"), began_ns)
         log_event(
             LOG, logging.INFO, "checked", plan=uid, label=result.plan_label, patient=result.patient_id,
@@ -143,8 +158,8 @@ class PlanChecker:
                 log_event(LOG, logging.INFO, "abandoned", plan=uid, reason="listener stopping")
                 return
             for suffix in (".xml", ".html"):
-                _remove(report_path(files.plan.path, uid, suffix))
-            atomic_write_text(report_path(files.plan.path, uid, ".json"), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+                _remove(files, suffix)
+            _write(files, ".json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
             _stamp(report_path(files.plan.path, uid, ".json"), began_ns)
         log_event(
             LOG, logging.ERROR, "check-failed", plan=uid, error=message,
@@ -156,9 +171,3 @@ def _stamp(report: Path, began_ns: int) -> None:
     """Date the report at its check's start, for ``has_current_report``."""
     os.utime(report, ns=(began_ns, began_ns))
 
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass

@@ -33,19 +33,19 @@ from pathlib import Path
 
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
 from rtcheck.errors import ListenerError, UnsafeIdentifierError
+from rtcheck.files import TEMP_PREFIX, atomic_write, remove_stale_temp_files
 from rtcheck.net.arrivals import ArrivalWorker
 from rtcheck.net.catalog import Catalog, describe_instance
 from rtcheck.net.logs import log_event
 from rtcheck.net.reports import PlanChecker, has_current_report
 from rtcheck.results import CheckResult
 from rtcheck.net.storage import (
-    TEMP_PREFIX,
+    STORED_FILE_MODE,
     valid_uid,
-    atomic_write,
     instance_path,
-    remove_stale_temp_files,
     safe_modality,
 )
+from rtcheck.protocol.model import Protocol
 
 LOG = logging.getLogger("rtcheck.net")
 
@@ -80,7 +80,7 @@ class ListenerConfig:
     store: Path
     port: int
     ae_title: str
-    protocol: object  # rtcheck.protocol.model.Protocol
+    protocol: Protocol
     arm: str
     bind: str = "127.0.0.1"
     allowed_calling_aes: tuple[str, ...] = ()
@@ -274,7 +274,7 @@ class Listener:
             except UnsafeIdentifierError as exc:
                 return self._refuse(STATUS_CANNOT_UNDERSTAND, calling, uid, str(exc))
             try:
-                atomic_write(path, [event.encoded_dataset(include_meta=True)], root=self.store)
+                atomic_write(path, [event.encoded_dataset(include_meta=True)], root=self.store, mode=STORED_FILE_MODE)
             except OSError as exc:
                 full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
                 reason = "out of disk space" if full else "cannot write"

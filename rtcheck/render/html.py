@@ -19,18 +19,11 @@ import re
 from datetime import datetime, timezone
 
 from rtcheck import __version__
-from rtcheck.render.plot import STATUS_COLOURS
-from rtcheck.render.terminal import STATUS_WORDS, format_value
+from rtcheck.render.style import STATUS_STYLES, STATUS_WORDS
+from rtcheck.render.terminal import format_value
 from rtcheck.results import CheckOutcome, CheckResult, Status
 
-STATUS_SYMBOLS = {
-    Status.PER_PROTOCOL: "\u2713",  # check mark
-    Status.VARIATION_ACCEPTABLE: "\u2248",  # almost equal
-    Status.DEVIATION_UNACCEPTABLE: "\u2717",  # ballot x
-    Status.NOT_EVALUATED: "?",
-}
 WITHHELD = "withheld (anonymized)"
-_CSS_CLASS = {s: s.value.replace("_", "-") for s in Status}
 
 _CSS_RULES = """
 @page { size: A4; margin: 14mm 12mm; }
@@ -78,8 +71,8 @@ footer { font-size: 8pt; color: #444; margin-top: 12px; }
   h2 { break-after: avoid; }
 }
 """
-# The status colours come from the plots' table, so table rows, verdict and DVH markers agree.
-_CSS = ":root { " + " ".join(f"--{_CSS_CLASS[s]}: {c};" for s, c in STATUS_COLOURS.items()) + " }\n" + _CSS_RULES
+# The status colours are the plots' too (one table), so table rows, verdict and DVH markers agree.
+_CSS = ":root { " + " ".join(f"--{style.css_class}: {style.colour};" for style in STATUS_STYLES.values()) + " }\n" + _CSS_RULES
 
 
 class _Redactor:
@@ -125,11 +118,12 @@ def _date(value: str) -> str:
 
 def _status_cell(status: Status, required: bool = True) -> str:
     optional = "" if required else ' <span class="small">(optional)</span>'
-    return f'<td class="status"><span class="symbol">{STATUS_SYMBOLS[status]}</span> {STATUS_WORDS[status]}{optional}</td>'
+    style = STATUS_STYLES[status]
+    return f'<td class="status"><span class="symbol">{style.symbol}</span> {style.word}{optional}</td>'
 
 
 def _row(status: Status, cells: list[str], required: bool = True) -> str:
-    return f'<tr class="{_CSS_CLASS[status]}">{_status_cell(status, required)}{"".join(cells)}</tr>'
+    return f'<tr class="{STATUS_STYLES[status].css_class}">{_status_cell(status, required)}{"".join(cells)}</tr>'
 
 
 def _value_cell(check: CheckOutcome, esc: _Redactor) -> str:
@@ -178,7 +172,7 @@ def _verdict(result: CheckResult) -> str:
     tally = f"required checks: {counts}" + (f"; {optional} optional" if optional else "")
     v = result.verdict
     return (
-        f'<p><span class="verdict {_CSS_CLASS[v]}">Verdict: {STATUS_SYMBOLS[v]} {STATUS_WORDS[v]}</span></p>'
+        f'<p><span class="verdict {STATUS_STYLES[v].css_class}">Verdict: {STATUS_STYLES[v].symbol} {STATUS_STYLES[v].word}</span></p>'
         f'<p class="small">{html.escape(tally)}</p>'
     )
 
@@ -363,9 +357,9 @@ def _plan_section(result: CheckResult, index: int, anonymize: bool, generated_at
         _structures(result, esc),
         _tps(result, esc),
         _notes(result, esc),
-        f'<footer>rtcheck {html.escape(__version__)}. Statuses: {STATUS_SYMBOLS[Status.PER_PROTOCOL]} per protocol, '
-        f"{STATUS_SYMBOLS[Status.VARIATION_ACCEPTABLE]} variation acceptable, "
-        f"{STATUS_SYMBOLS[Status.DEVIATION_UNACCEPTABLE]} deviation unacceptable, ? not evaluated. "
+        f'<footer>rtcheck {html.escape(__version__)}. Statuses: '
+        + ", ".join(f"{style.symbol} {style.phrase}" for style in STATUS_STYLES.values())
+        + ". "
         "A value that could not be computed is never a pass.</footer>",
         "</section>",
     ]

@@ -11,8 +11,15 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from rtcheck import __version__
+from collections.abc import Sequence
+
+from rtcheck.render.style import STATUS_STYLES, JunitElement
 from rtcheck.render.terminal import format_value
 from rtcheck.results import CheckOutcome, CheckResult, Status
+
+
+def _count(checks: Sequence[CheckOutcome], element: JunitElement) -> int:
+    return sum(STATUS_STYLES[c.status].junit is element for c in checks)
 
 
 def _describe(check: CheckOutcome) -> str:
@@ -24,8 +31,8 @@ def _describe(check: CheckOutcome) -> str:
 
 def _suite(result: CheckResult) -> ET.Element:
     checks = result.checks
-    failures = sum(c.status is Status.DEVIATION_UNACCEPTABLE for c in checks)
-    errors = sum(c.status is Status.NOT_EVALUATED for c in checks)
+    failures = _count(checks, JunitElement.FAILURE)
+    errors = _count(checks, JunitElement.ERROR)
     suite = ET.Element(
         "testsuite",
         name=f"{result.plan_label or result.plan_sop_instance_uid} [{result.protocol_id} {result.arm}]",
@@ -59,22 +66,23 @@ def _suite(result: CheckResult) -> ET.Element:
             time="0",
         )
         text = _describe(check)
-        if check.status is Status.DEVIATION_UNACCEPTABLE:
-            ET.SubElement(case, "failure", message=f"deviation unacceptable: {check.id}", type=check.status.value).text = text
-        elif check.status is Status.NOT_EVALUATED:
-            ET.SubElement(case, "error", message=f"not evaluated: {check.message}", type=check.status.value).text = text
+        style = STATUS_STYLES[check.status]
+        if style.junit is not None:
+            # A failure names the check (its text says why); an error says why the check could not be evaluated.
+            detail = check.id if style.junit is JunitElement.FAILURE else check.message
+            ET.SubElement(case, style.junit.value, message=f"{style.phrase}: {detail}", type=check.status.value).text = text
         ET.SubElement(case, "system-out").text = f"{check.status.value}: {text}"
     return suite
 
 
-def render_junit(results: list[CheckResult]) -> str:
+def render_junit(results: Sequence[CheckResult]) -> str:
     """The JUnit XML document (UTF-8 text) of some checked plans."""
     root = ET.Element(
         "testsuites",
         name="rtcheck",
         tests=str(sum(len(r.checks) for r in results)),
-        failures=str(sum(c.status is Status.DEVIATION_UNACCEPTABLE for r in results for c in r.checks)),
-        errors=str(sum(c.status is Status.NOT_EVALUATED for r in results for c in r.checks)),
+        failures=str(sum(_count(r.checks, JunitElement.FAILURE) for r in results)),
+        errors=str(sum(_count(r.checks, JunitElement.ERROR) for r in results)),
     )
     for result in results:
         root.append(_suite(result))

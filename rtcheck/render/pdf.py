@@ -14,7 +14,7 @@ from rtcheck.results import CheckResult
 
 def _weasyprint():
     try:
-        import weasyprint
+        import weasyprint  # type: ignore[import-untyped]  # ships no type information
     except ImportError as exc:  # absent, or its system libraries (pango) are
         raise MissingDependencyError(
             f"a PDF report needs WeasyPrint, which cannot be imported ({exc}); install it with: pip install 'rtcheck[pdf]'"
@@ -36,7 +36,13 @@ def layout_html(html: str):
 
 def render_pdf(results: list[CheckResult], *, anonymize: bool = False, generated_at: datetime | None = None) -> bytes:
     """The report of ``results`` as PDF bytes (same content as :func:`rtcheck.render.html.render_html`)."""
-    return render_pdf_document(results, anonymize=anonymize, generated_at=generated_at).write_pdf()
+    return pdf_of_html(render_html(results, anonymize=anonymize, generated_at=generated_at))
+
+
+def pdf_of_html(html: str) -> bytes:
+    """The PDF bytes of an HTML report already rendered."""
+    data: bytes = layout_html(html).write_pdf()
+    return data
 
 
 def _refuse(url: str, *args, **kwargs):

@@ -21,20 +21,8 @@ import re
 import numpy as np
 
 from rtcheck.dvh.histogram import DoseVolumeHistogram
-from rtcheck.results import CheckOutcome, Status
-
-# Also the HTML report's status colours (its CSS variables), so table and plot agree.
-STATUS_COLOURS = {
-    Status.PER_PROTOCOL: "#1b7a34",
-    Status.VARIATION_ACCEPTABLE: "#b35c00",
-    Status.DEVIATION_UNACCEPTABLE: "#c0171d",
-    Status.NOT_EVALUATED: "#6b3fa0",
-}
-STATUS_MARKERS = {
-    Status.PER_PROTOCOL: "o",
-    Status.VARIATION_ACCEPTABLE: "s",
-    Status.DEVIATION_UNACCEPTABLE: "X",
-}
+from rtcheck.render.style import STATUS_STYLES
+from rtcheck.results import CheckOutcome, DvhMarker
 _TOP_Y = 118.0  # the y axis runs to here: above 100 % is the band for Mean/Max/Min
 _BAND_Y = 110.0
 _CURVE_POINTS = 600  # display resolution of the curve; the checks' values come from the full DVH
@@ -66,19 +54,19 @@ def dvh_svg(title: str, dvh: DoseVolumeHistogram, checks: list[CheckOutcome], *,
     from matplotlib.lines import Line2D
 
     labels = labels or {}
-    drawn = [c for c in checks if c.marker is not None and c.value is not None]
+    drawn: list[tuple[CheckOutcome, DvhMarker]] = [(c, c.marker) for c in checks if c.marker is not None and c.value is not None]
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rtcheck", "font.size": 8}):
         figure = Figure(figsize=(5.2, 3.6))
         FigureCanvasSVG(figure)
         axes = figure.add_subplot()
         dose, volume = _display_curve(dvh)
         axes.plot(dose, volume, color="#222222", linewidth=1.4)
-        top_dose = max([dvh.max_gy, *(c.marker.dose_gy for c in drawn), *(t for c in drawn if c.marker.free_axis == "dose" for t in c.marker.thresholds.values())])
+        top_dose = max([dvh.max_gy, *(m.dose_gy for _, m in drawn), *(t for _, m in drawn if m.free_axis == "dose" for t in m.thresholds.values())])
         span = max(top_dose, 1.0) * 1.05
         tick_x, tick_y = span * 0.018, 3.0
-        for check in drawn:
-            marker = check.marker
-            colour = STATUS_COLOURS[check.status]
+        for check, marker in drawn:
+            style = STATUS_STYLES[check.status]
+            colour = style.colour
             text = labels.get(check.id, check.id)
             styles = {"per_protocol": "-", "variation_acceptable": "--"}
             # Labels of points in the right quarter go to their left, inside the axes.
@@ -88,7 +76,7 @@ def dvh_svg(title: str, dvh: DoseVolumeHistogram, checks: list[CheckOutcome], *,
                 axes.axvline(marker.dose_gy, ymax=_BAND_Y / _TOP_Y, color=colour, linewidth=1.0, linestyle=":")
                 for name, position in marker.thresholds.items():
                     axes.plot([position, position], [_BAND_Y - 4.0, _BAND_Y + 4.0], color=colour, linewidth=2.0, linestyle=styles[name])
-                axes.plot([marker.dose_gy], [_BAND_Y], marker=STATUS_MARKERS[check.status], color=colour, markersize=6,
+                axes.plot([marker.dose_gy], [_BAND_Y], marker=style.marker, color=colour, markersize=6,
                           markeredgecolor="white", markeredgewidth=0.5, linestyle="none")
                 axes.annotate(text, (marker.dose_gy, _BAND_Y), xytext=(5 * side, -9), textcoords="offset points", color=colour,
                               fontsize=6.5, ha=align)
@@ -100,7 +88,7 @@ def dvh_svg(title: str, dvh: DoseVolumeHistogram, checks: list[CheckOutcome], *,
                 else:
                     axes.plot([position, position], [marker.volume_pct - tick_y, marker.volume_pct + tick_y], color=colour, linewidth=2.0, linestyle=styles[name])
                     axes.plot([marker.dose_gy, position], [marker.volume_pct, marker.volume_pct], color=colour, linewidth=0.6, linestyle=":")
-            axes.plot([marker.dose_gy], [marker.volume_pct], marker=STATUS_MARKERS[check.status], color=colour, markersize=6,
+            axes.plot([marker.dose_gy], [marker.volume_pct], marker=style.marker, color=colour, markersize=6,
                       markeredgecolor="white", markeredgewidth=0.5, linestyle="none")
             axes.annotate(text, (marker.dose_gy, marker.volume_pct), xytext=(5 * side, 4), textcoords="offset points", color=colour,
                           fontsize=6.5, ha=align)
@@ -111,8 +99,8 @@ def dvh_svg(title: str, dvh: DoseVolumeHistogram, checks: list[CheckOutcome], *,
         axes.set_ylabel("Volume [% of structure]")
         axes.set_title(title, fontsize=9)
         axes.grid(True, color="#dddddd", linewidth=0.5)
-        statuses = [s for s in STATUS_MARKERS if any(c.status is s for c in drawn)]
-        handles = [Line2D([], [], color=STATUS_COLOURS[s], marker=STATUS_MARKERS[s], linestyle="none", label=s.value.replace("_", " ")) for s in statuses]
+        shown = [style for s, style in STATUS_STYLES.items() if style.marker and any(c.status is s for c, _ in drawn)]
+        handles = [Line2D([], [], color=style.colour, marker=style.marker, linestyle="none", label=style.phrase) for style in shown]
         if drawn:
             handles += [
                 Line2D([], [], color="#555555", linestyle="-", linewidth=2.0, label="per-protocol limit"),

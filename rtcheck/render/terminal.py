@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from rtcheck import __version__
+from rtcheck.render.style import STATUS_WORDS
 from rtcheck.results import CheckResult, Status
 
-STATUS_WORDS = {
-    Status.PER_PROTOCOL: "PER PROTOCOL",
-    Status.VARIATION_ACCEPTABLE: "VARIATION",
-    Status.DEVIATION_UNACCEPTABLE: "DEVIATION",
-    Status.NOT_EVALUATED: "NOT EVALUATED",
-}
-STATUS_COLOURS = {
-    Status.PER_PROTOCOL: "green",
-    Status.VARIATION_ACCEPTABLE: "yellow",
-    Status.DEVIATION_UNACCEPTABLE: "red",
-    Status.NOT_EVALUATED: "magenta",
-}
+Painter = Callable[[str, Status], str]
+"""``paint(text, status)``: the text of a status word as the terminal should show it (coloured, say)."""
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -35,9 +28,9 @@ def table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def render_check(result: CheckResult, style=None) -> str:
+def render_check(result: CheckResult, style: Painter | None = None) -> str:
     """Plain text of one plan's check; ``style(text, status)`` may colour status words."""
-    paint = style or (lambda text, status: text)
+    paint: Painter = style or (lambda text, status: text)
     out = [
         f"rtcheck {__version__}",
         f"Plan     {result.plan_label or '(no label)'}  {result.plan_sop_instance_uid}  patient {result.patient_id or '-'}",
@@ -87,11 +80,11 @@ def render_check(result: CheckResult, style=None) -> str:
         from rtcheck.dvh.tps import TOLERANCE_TEXT as TPS_TOLERANCE_TEXT
 
         out += ["", "Planning system DVHs (RT Dose DVHSequence) against rtcheck's:"]
-        flagged = [(t, t.quantities[name]) for t in result.tps_comparison for name in t.flagged]
-        for t, q in flagged:
+        flagged = [(comparison, comparison.quantities[name]) for comparison in result.tps_comparison for name in comparison.flagged]
+        for comparison, q in flagged:
             relative = f", {q.relative_difference_pct:+.1f} %" if q.relative_difference_pct is not None else ""
             out.append(
-                f"  {t.structure} ({t.roi_name}) {q.name}: rtcheck {q.rtcheck:.2f} {q.unit}, planning system {q.tps:.2f} {q.unit}, "
+                f"  {comparison.structure} ({comparison.roi_name}) {q.name}: rtcheck {q.rtcheck:.2f} {q.unit}, planning system {q.tps:.2f} {q.unit}, "
                 f"difference {q.difference:+.2f} {q.unit}{relative} exceeds {q.tolerance:.2f} {q.unit}"
             )
         if not flagged:
@@ -108,3 +101,8 @@ def render_check(result: CheckResult, style=None) -> str:
     tally = f"required checks: {counts}" + (f"; {optional} optional" if optional else "")
     out += ["", "Verdict: " + paint(STATUS_WORDS[result.verdict], result.verdict) + f"  ({tally})"]
     return "\n".join(out)
+
+
+def render_checks_text(results: Sequence[CheckResult], style: Painter | None = None) -> str:
+    """:func:`render_check` of every plan, a blank line between them."""
+    return "\n\n".join(render_check(r, style) for r in results)

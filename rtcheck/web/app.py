@@ -22,6 +22,8 @@ from flask import Flask, Response, abort, g, redirect, render_template, request,
 from rtcheck import __version__
 from rtcheck.errors import StoreError
 from rtcheck.render.html import Redactor
+from rtcheck.render.style import STATUS_STYLES
+from rtcheck.results import Status
 from rtcheck.store import cohort, queries, signoff
 from rtcheck.store.database import ResultStore
 from rtcheck.store.models import Check, Decision, Role, User, as_utc
@@ -32,8 +34,9 @@ from rtcheck.web.security import CSRF_FIELD, LoginThrottle, Pseudonyms, csrf_tok
 __all__ = ["DashboardSettings", "create_app"]
 
 LOG = logging.getLogger("rtcheck.web")
-STATUS_WORDS = {"per_protocol": "per protocol", "variation_acceptable": "variation acceptable",
-                "deviation_unacceptable": "deviation unacceptable", "not_evaluated": "not evaluated"}
+# The status phrases and colours of every renderer (one table), by status value as stored.
+STATUS_WORDS = {status.value: STATUS_STYLES[status].phrase for status in Status}
+_STATUS_CSS = " ".join(f".{status.value} {{ color: {STATUS_STYLES[status].colour}; }}" for status in Status)
 _PUBLIC = {"login", "static"}
 
 
@@ -75,7 +78,7 @@ def create_app(store: ResultStore, settings: DashboardSettings | None = None) ->
     @app.context_processor
     def common() -> dict[str, Any]:
         return {"user": g.get("user"), "csrf_token": csrf_token(session), "csrf_field": CSRF_FIELD, "version": __version__,
-                "anonymize": settings.anonymize, "words": STATUS_WORDS, "patient": patient, "Role": Role}
+                "anonymize": settings.anonymize, "words": STATUS_WORDS, "status_css": _STATUS_CSS, "patient": patient, "Role": Role}
 
     @app.before_request
     def guard() -> Any:

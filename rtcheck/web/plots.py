@@ -8,7 +8,8 @@ import html
 import io
 import json
 
-from rtcheck.render.plot import STATUS_COLOURS, STATUS_MARKERS, dvh_svg
+from rtcheck.render.plot import dvh_svg
+from rtcheck.render.style import STATUS_STYLES
 from rtcheck.results import CheckKind, CheckOutcome, DvhMarker, Status
 from rtcheck.store.cohort import CriterionStats, Trend
 from rtcheck.store.models import CheckItem, DvhCurve
@@ -49,7 +50,7 @@ def distribution_svg(stats: CriterionStats, width: int = 220, height: int = 56) 
         bars.append(f'<rect x="{left:.1f}" y="{height - 12 - tall:.1f}" width="{max(right - left - 1, 1):.1f}" height="{tall:.1f}" '
                     f'fill="#8a9bb0"><title>{count} plan(s) in [{edges[n]:.4g}, {edges[n + 1]:.4g}] {html.escape(stats.unit)}</title></rect>')
     if stats.this_value is not None:
-        colour = STATUS_COLOURS.get(Status(stats.this_status), "#000") if stats.this_status else "#000"
+        colour = STATUS_STYLES[Status(stats.this_status)].colour if stats.this_status else "#000"
         at = x(min(max(stats.this_value, low), high))
         bars.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="0" y2="{height - 12}" stroke="{colour}" stroke-width="2">'
                     f'<title>this plan: {stats.this_value:.4g} {html.escape(stats.unit)}</title></line>')
@@ -75,8 +76,9 @@ def trend_svg(series: Trend, *, dates: bool = True) -> str:
         for status in Status:
             chosen = [(n, p.value) for n, p in enumerate(series.points) if p.status == status.value]
             if chosen:
-                axes.plot([c[0] for c in chosen], [c[1] for c in chosen], linestyle="none", marker=STATUS_MARKERS.get(status, "D"),
-                          color=STATUS_COLOURS[status], markersize=5, label=status.value.replace("_", " "))
+                style = STATUS_STYLES[status]
+                axes.plot([c[0] for c in chosen], [c[1] for c in chosen], linestyle="none", marker=style.marker or "D",
+                          color=style.colour, markersize=5, label=style.phrase)
         outside = [(n, p.value) for n, p in enumerate(series.points) if p.outside]
         if outside:
             axes.plot([o[0] for o in outside], [o[1] for o in outside], linestyle="none", marker="o", markersize=11,
