@@ -222,23 +222,24 @@ def thoracic_rois(quick: bool) -> list[RoiSpec]:
     ]
 
 
-def case_geometry(quick: bool) -> CaseGeometry:
-    """2.5 mm dose grid of 140 x 100 x 170 voxels (quick: x 70) and its contour planes.
+def case_geometry(quick: bool, grid_mm: float = 2.5) -> CaseGeometry:
+    """Dose grid over 350 x 250 x 425 mm (quick: 175 mm in z) at ``grid_mm``, and its contour planes.
 
-    Contour planes coincide with dose planes (as when the dose grid follows the
-    CT slices): 161 planes from -200 to +200 mm, quick 60 from -75 to +72.5 mm.
+    At 2.5 mm: 140 x 100 x 170 voxels (quick: x 70); at 1 mm: 350 x 250 x 425.
+    Contour planes every 2.5 mm (as CT slices; at 2.5 mm they coincide with dose
+    planes): 161 planes from -200 to +200 mm, quick 60 from -75 to +72.5 mm.
     """
-    spacing = 2.5
-    frames, z0 = (70, -85.0) if quick else (170, -210.0)
-    planes = np.arange(-75.0, 72.5 + 1e-6, spacing) if quick else np.arange(-200.0, 200.0 + 1e-6, spacing)
+    plane_spacing = 2.5
+    extent_z, low_z = (175.0, -86.25) if quick else (425.0, -211.25)
+    planes = np.arange(-75.0, 72.5 + 1e-6, plane_spacing) if quick else np.arange(-200.0, 200.0 + 1e-6, plane_spacing)
     return CaseGeometry(
-        columns=140,
-        rows=100,
-        frames=frames,
-        spacing_mm=spacing,
-        x0_mm=-173.75,
-        y0_mm=-123.75,
-        z0_mm=z0,
+        columns=round(350.0 / grid_mm),
+        rows=round(250.0 / grid_mm),
+        frames=round(extent_z / grid_mm),
+        spacing_mm=grid_mm,
+        x0_mm=-175.0 + grid_mm / 2,
+        y0_mm=-125.0 + grid_mm / 2,
+        z0_mm=low_z + grid_mm / 2,
         contour_planes_mm=tuple(float(z) for z in planes),
     )
 
@@ -271,6 +272,15 @@ def plan_dose_gy(geometry: CaseGeometry) -> np.ndarray:
     x = geometry.x0_mm + geometry.spacing_mm * np.arange(geometry.columns)
     y = geometry.y0_mm + geometry.spacing_mm * np.arange(geometry.rows)
     z = geometry.z0_mm + geometry.spacing_mm * np.arange(geometry.frames)
+    # A few frames at a time: the formulas' temporaries stay small on a 1 mm grid.
+    dose = np.empty((z.size, y.size, x.size))
+    for first in range(0, z.size, 16):
+        dose[first : first + 16] = _plan_dose_at(x, y, z[first : first + 16])
+    return dose
+
+
+def _plan_dose_at(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``plan_dose_gy`` on the grid of the axes x, y, z (mm), indexed [z, y, x]."""
     zz, yy, xx = np.meshgrid(z, y, x, indexing="ij", sparse=True)
     _, pgtv, ptv = _tumour_shapes()
     ptv_cover = _coverage(xx, yy, zz, ptv, 5.0)
@@ -443,11 +453,11 @@ def _dose(geometry: CaseGeometry, dose_gy: np.ndarray, plan_uid: str, shared: di
     return ds, float(counts.max()) * scaling
 
 
-def build_case(folder: Path, quick: bool) -> Case:
+def build_case(folder: Path, quick: bool, grid_mm: float = 2.5) -> Case:
     """Write RS.dcm, RP.dcm and RD.dcm of the synthetic thoracic case into ``folder``."""
     start = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    geometry = case_geometry(quick)
+    geometry = case_geometry(quick, grid_mm)
     rois = thoracic_rois(quick)
     shared = {"study": generate_uid(), "frame": generate_uid()}
     structure, volumes, points = _structure_set(rois, geometry.contour_planes_mm, shared)
@@ -528,7 +538,7 @@ spacing = structure_set.typical_plane_spacing_mm()
 volumes = [roi for roi in structure_set.rois if roi.is_volume]
 per_roi, per_roi_peak = {}, {}
 phase_peak_mb = None
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if profiler is not None:
     profiler.enable()
 # cProfile sees only the calling thread: profile the one-structure-at-a-time loop.
@@ -554,7 +564,7 @@ else:
             per_roi_peak[roi.number] = peak - before
             phase_peak_mb = max(phase_peak_mb or 0.0, peak)
             reset_peak()
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 if profiler is not None:
     profiler.disable()
 if phase_peak_reset:
@@ -569,7 +579,7 @@ for h in histograms:
     }
 result = {
     "engine": engine,
-    "import_s": imported - start, "load_s": loaded - imported, "dvh_s": t1 - t0,
+    "import_s": imported - start, "load_s": loaded - imported, "dvh_s": t1 - t0, "dvh_cpu_s": c1 - c0,
     "per_roi_s": {str(k): v for k, v in per_roi.items()},
     "per_roi_peak_mb": {str(k): v for k, v in per_roi_peak.items()},
     "baseline_rss_mb": baseline_mb, "load_peak_mb": load_peak_mb, "phase_peak_mb": phase_peak_mb,
@@ -603,17 +613,17 @@ import dicompylercore
 from dicompylercore import dvhcalc
 imported = time.perf_counter()
 stats, per_roi = {}, {}
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 for number in [int(n) for n in numbers.split(",")]:
     t = time.perf_counter()
     d = dvhcalc.get_dvh(rs_path, rd_path, number)
     per_roi[str(number)] = time.perf_counter() - t
     stats[str(number)] = {"name": str(d.name), "volume_cc": float(d.volume), "mean_gy": float(d.mean),
                           "max_gy": float(d.max), "min_gy": float(d.min)}
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 with open(result_path, "w") as fp:
     json.dump({
-        "import_s": imported - start, "dvh_s": t1 - t0, "per_roi_s": per_roi, "stats": stats,
+        "import_s": imported - start, "dvh_s": t1 - t0, "dvh_cpu_s": c1 - c0, "per_roi_s": per_roi, "stats": stats,
         "peak_mb": status_mb("VmHWM"),
         "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,
         "versions": {"dicompyler-core": getattr(dicompylercore, "__version__", "?"),
@@ -621,7 +631,27 @@ with open(result_path, "w") as fp:
     }, fp)
 '''
 
+# Runs `rtcheck dvh` as the command line does, in the rtcheck interpreter; argv: result JSON path, then the
+# command's arguments. The process's peak RSS (VmHWM, which exec resets) is written when it exits.
+CLI_CHILD = r'''
+import atexit, json, sys, time
+start = time.perf_counter()
+
+{status_mb}
+result_path = sys.argv[1]
+
+def report():
+    with open(result_path, "w") as fp:
+        json.dump({"peak_mb": status_mb("VmHWM"), "process_s": time.perf_counter() - start}, fp)
+
+atexit.register(report)
+sys.argv = ["rtcheck", *sys.argv[2:]]
+from rtcheck.cli import main
+main()
+'''
+
 RTCHECK_CHILD = RTCHECK_CHILD.replace("{status_mb}", STATUS_MB_SOURCE)
+CLI_CHILD = CLI_CHILD.replace("{status_mb}", STATUS_MB_SOURCE)
 DICOMPYLER_CHILD = DICOMPYLER_CHILD.replace("{status_mb}", STATUS_MB_SOURCE)
 
 
@@ -637,11 +667,13 @@ class EngineFailed(RuntimeError):
     """A child process exited non-zero."""
 
 
-def run_child(python: str, code: str, args: list[str], env: dict[str, str], result_path: Path, label: str) -> EngineRun:
-    """Run ``code`` in ``python`` with ``args``; the child writes its result as JSON to ``result_path``."""
+def run_child(python: str, code: str, args: list[str], env: dict[str, str], result_path: Path, label: str,
+              cwd: Path | None = None) -> EngineRun:
+    """Run ``code`` in ``python`` with ``args`` in the folder ``cwd`` (first on the child's path, as for any
+    ``python -c``); the child writes its result as JSON to ``result_path``."""
     result_path.unlink(missing_ok=True)
     start = time.perf_counter()
-    done = subprocess.run([python, "-c", code, *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([python, "-c", code, *args], env=env, capture_output=True, text=True, cwd=cwd or result_path.parent)
     elapsed = time.perf_counter() - start
     if done.returncode != 0 or not result_path.exists():
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-25:])
@@ -649,11 +681,22 @@ def run_child(python: str, code: str, args: list[str], env: dict[str, str], resu
     return EngineRun(json.loads(result_path.read_text()), elapsed)
 
 
-def rtcheck_env() -> dict[str, str]:
-    """Environment for the rtcheck child: this interpreter, with the repository first on the path."""
+def rtcheck_env(tree: Path = REPO_ROOT) -> dict[str, str]:
+    """Environment for an rtcheck child: this interpreter, with ``tree`` (this repository, or a
+    reference revision's files) first on the path."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def reference_tree(revision: str, into: Path) -> Path:
+    """The rtcheck package of ``revision`` of this repository, written into ``into`` (git archive)."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", revision, "rtcheck"], capture_output=True)
+    if archive.returncode != 0:
+        raise EngineFailed(f"git archive {revision} failed: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
 
 
 def dicompyler_env() -> dict[str, str]:
@@ -814,6 +857,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the synthetic case into DIR (default: a temporary folder, removed afterwards)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 structures, 60 planes, 140 x 100 x 70 grid")
+    parser.add_argument("--grid-mm", type=float, default=2.5, metavar="MM",
+                        help="dose grid spacing (default 2.5: 2.38 M voxels; 1: 350 x 250 x 425 = 37.2 M voxels)")
+    parser.add_argument("--reference", metavar="REV",
+                        help="also measure rtcheck as of git revision REV of this repository (e.g. main), in the same run, "
+                        "runs alternating, and print this tree's figures as ratios of the reference's")
     parser.add_argument("--repeat", type=int, default=3, metavar="N", help="rtcheck runs, one process each; the median is reported (default 3)")
     parser.add_argument("--dicompyler-repeat", type=int, default=1, metavar="N", help="dicompyler-core runs (default 1: it is slow)")
     parser.add_argument(
@@ -834,6 +882,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.dicompyler_repeat < 1:
         parser.error("--repeat and --dicompyler-repeat must be at least 1")
+    if args.grid_mm <= 0:
+        parser.error("--grid-mm must be positive")
     return args
 
 
@@ -945,6 +995,44 @@ def report_dicompyler(case: Case, rtcheck_run: EngineRun, runs: list[EngineRun],
     print(f"  agreement where dicompyler-core is right: {'PASS' if large_ok else 'FAIL'}")
 
 
+def report_trees(by_tree: dict[str, list[EngineRun]], cli_peaks: dict[str, EngineRun], dicompyler: dict[str, float] | None) -> None:
+    """Print the peak memory of `rtcheck dvh` and, with a reference revision, each figure of this tree
+    as a ratio of the reference's (both measured in this run) and whether the DVHs are the same."""
+    print("\nrtcheck dvh (the command, one process: import, load, all DVHs, JSON output)")
+    for label, run in cli_peaks.items():
+        print(f"  {label}: peak RSS {_mb(run.result['peak_mb'])}, {run.result['process_s']:.2f} s")
+    if len(by_tree) < 2:
+        return
+    (ours_label, ours), (ref_label, ref) = by_tree.items()
+
+    def figures(runs: list[EngineRun], cli: EngineRun) -> dict[str, float]:
+        memory = [run_memory(r.result) for r in runs]
+        return {
+            "DVH time, median (s)": statistics.median(r.result["dvh_s"] for r in runs),
+            "DVH CPU time, median (s)": statistics.median(r.result["dvh_cpu_s"] for r in runs),
+            "load time, median (s)": statistics.median(r.result["load_s"] for r in runs),
+            "peak RSS during the load (MB)": max(r.result["load_peak_mb"] or 0.0 for r in runs),
+            "RSS after the load (MB)": max(m.baseline_mb for m in memory),
+            "DVH-phase increase (MB)": max(m.phase_increase_mb for m in memory),
+            "rtcheck dvh peak RSS (MB)": cli.result["peak_mb"] or 0.0,
+        }
+
+    mine, theirs = figures(ours, cli_peaks[ours_label]), figures(ref, cli_peaks[ref_label])
+    print(f"\n{ours_label} against {ref_label} (same case, same run, runs alternating)")
+    print(f"  {'':32} {'this tree':>10} {'reference':>10} {'ratio':>7}")
+    for key in mine:
+        ratio = mine[key] / theirs[key] if theirs[key] else math.nan
+        print(f"  {key:32} {mine[key]:10.2f} {theirs[key]:10.2f} {ratio:7.3f}")
+    if dicompyler is not None:
+        # CPU time as well: on a shared machine the wall-clock ratio moves with the load.
+        for key, what in (("dvh_s", "wall"), ("dvh_cpu_s", "CPU")):
+            speed = {label: dicompyler[key] / statistics.median(r.result[key] for r in runs) for label, runs in by_tree.items()}
+            print(f"  speed ratio against dicompyler-core, {what} time (its median {dicompyler[key]:.2f} s): "
+                  + ", ".join(f"{label} {ratio:.1f}x" for label, ratio in speed.items()))
+    same = ours[0].result["stats"] == ref[0].result["stats"]
+    print(f"  every structure's volume, mean, minimum and maximum identical to the reference's: {'YES' if same else 'NO'}")
+
+
 def report_profile(case: Case, profiled: EngineRun) -> None:
     """Print the per-structure times and peaks and the top cProfile entries of a profiled rtcheck run."""
     result = profiled.result
@@ -978,13 +1066,26 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> int:
             )
             return 2
 
-    case = build_case((args.out or workdir / "case").resolve(), args.quick)
+    case = build_case((args.out or workdir / "case").resolve(), args.quick, args.grid_mm)
     report_case(case, args.quick)
     result_path = workdir / "result.json"
     folder = str(case.folder)
+    trees = {"this tree": REPO_ROOT}
     try:
+        if args.reference:
+            trees[f"reference {args.reference}"] = reference_tree(args.reference, workdir / "reference")
         mode = "loop" if args.loop else ""
-        runs = [run_child(sys.executable, RTCHECK_CHILD, [folder, str(result_path), mode], rtcheck_env(), result_path, "rtcheck") for _ in range(args.repeat)]
+        by_tree: dict[str, list[EngineRun]] = {label: [] for label in trees}
+        cli_peaks: dict[str, EngineRun] = {}
+        for _ in range(args.repeat):  # alternating, so that both trees see the same load on the machine
+            for label, tree in trees.items():
+                by_tree[label].append(
+                    run_child(sys.executable, RTCHECK_CHILD, [folder, str(result_path), mode], rtcheck_env(tree), result_path, f"rtcheck ({label})", tree)
+                )
+        for label, tree in trees.items():
+            cli_args = [str(result_path), "dvh", folder, "--format", "json"]
+            cli_peaks[label] = run_child(sys.executable, CLI_CHILD, cli_args, rtcheck_env(tree), result_path, f"rtcheck dvh ({label})", tree)
+        runs = by_tree["this tree"]
         profiled = None
         if args.profile:
             # A fixed mmap threshold makes glibc return each large array on free, so every structure's peak is its own.
@@ -1001,6 +1102,8 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
+    theirs = {key: statistics.median(r.result[key] for r in theirs_runs) for key in ("dvh_s", "dvh_cpu_s")} if theirs_runs else None
+    report_trees(by_tree, cli_peaks, theirs)
     ours = report_rtcheck(case, runs)
     if theirs_runs:
         report_dicompyler(case, runs[0], theirs_runs, ours)

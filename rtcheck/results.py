@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from rtcheck.dvh.tps import TpsComparison
 
 __all__ = [
-    "CheckKind", "CheckOutcome", "CheckResult", "DvhMarker", "MarkerAxis", "Status", "StructureSummary", "TargetSummary", "worst",
+    "CheckKind", "CheckOutcome", "CheckResult", "DvhMarker", "MarkerAxis", "Status", "StructureStatistics", "StructureSummary", "TargetSummary",
+    "worst",
 ]
 
 
@@ -166,3 +167,20 @@ class CheckResult:
     @property
     def verdict(self) -> Status:
         return worst([c.status for c in self.checks if c.required])
+
+
+@dataclass
+class StructureStatistics:
+    """DVH statistics of one ROI for ``rtcheck dvh`` (doses Gy, volumes cc); ``metrics`` maps each metric as given
+    to its value."""
+
+    name: str
+    roi_number: int
+    volume_cc: float
+    outside_dose_grid_pct: float | None
+    min_gy: float | None
+    mean_gy: float | None
+    max_gy: float | None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    tps: TpsComparison | None = None  # with compare_tps: against the planning system's DVH, None without one

@@ -13,7 +13,8 @@ from rtcheck.dicom.planset import build_plan_set, load_inputs
 
 def _plan_set(folder):
     inputs = load_inputs([folder])
-    return build_plan_set(inputs.plans[0], inputs)
+    [linked] = inputs.linking.sets
+    return build_plan_set(linked, inputs)
 
 
 def test_dates_and_dose_identity_are_model_data(tmp_path):

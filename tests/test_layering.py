@@ -16,8 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rtcheck"
 STAGES = {
     "rtcheck": 0,  # the package root: its version (see test_root_imports_only_its_version)
     "errors": 0,
-    "files": 0,
     "dicom": 1,
+    "files": 1,  # input trees and the safe writer: it recognises DICOM files to protect them
     "dvh": 2,
     "metrics": 3,
     "radiobiology": 4,

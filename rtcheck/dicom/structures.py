@@ -47,7 +47,51 @@ class Roi:
 
     def plane_positions_mm(self) -> np.ndarray:
         """Sorted distinct z of the contour planes (mm)."""
-        return np.unique(np.round([c.z_mm for c in self.contours], 3))
+        return self._geometry().positions_mm
+
+    def planes(self) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+        """The contours by plane: ascending z (mm, to 0.001 mm) and each plane's (N x 2) polygons (mm)."""
+        geometry = self._geometry()
+        return geometry.z_mm, geometry.polygons
+
+    def bounds_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest (x, y, z) of the contour points (mm)."""
+        geometry = self._geometry()
+        return geometry.low_mm, geometry.high_mm
+
+    def _geometry(self) -> "_RoiGeometry":
+        # Made once per ROI (every DVH of it, on any dose, reads the same), again only if contours were added.
+        cached: _RoiGeometry | None = getattr(self, "_cached_geometry", None)
+        if cached is None or cached.contour_count != len(self.contours):
+            cached = _RoiGeometry.of(self.contours)
+            self._cached_geometry = cached
+        return cached
+
+
+@dataclass(frozen=True)
+class _RoiGeometry:
+    """An ROI's contours arranged for the DVH engine (see ``Roi.planes`` and ``Roi.bounds_mm``)."""
+
+    contour_count: int
+    positions_mm: np.ndarray
+    z_mm: np.ndarray
+    polygons: list[list[np.ndarray]]
+    low_mm: np.ndarray
+    high_mm: np.ndarray
+
+    @classmethod
+    def of(cls, contours: list[Contour]) -> "_RoiGeometry":
+        by_plane: dict[float, list[np.ndarray]] = {}
+        for contour in contours:
+            by_plane.setdefault(round(contour.z_mm, 3), []).append(contour.xy_mm)
+        z = np.array(sorted(by_plane))
+        z_values = [c.z_mm for c in contours]
+        if contours:
+            xy = np.concatenate([c.xy_mm for c in contours])
+            low, high = np.append(xy.min(axis=0), min(z_values)), np.append(xy.max(axis=0), max(z_values))
+        else:
+            low = high = np.full(3, np.nan)
+        return cls(len(contours), np.unique(np.round(z_values, 3)), z, [by_plane[float(v)] for v in z], low, high)
 
 
 @dataclass
@@ -80,8 +124,7 @@ class StructureSet:
         return float(np.median(all_gaps)) if all_gaps.size else None
 
 
-def _parse_contour(item: Dataset, roi_name: str) -> tuple[Contour | None, str | None]:
-    geometric_type = str(item.get("ContourGeometricType", "")).upper()
+def _parse_contour(item: Dataset, geometric_type: str, roi_name: str) -> tuple[Contour | None, str | None]:
     try:
         data = contour_coordinates(item)
     except ValueError:
@@ -134,8 +177,9 @@ def parse_structure_set(ds: Dataset, path: Path) -> StructureSet:
         geometric: set[str] = set()
         try:
             for contour_item in (rc.get("ContourSequence", []) if rc is not None else []):
-                geometric.add(str(contour_item.get("ContourGeometricType", "")).upper())
-                contour, note = _parse_contour(contour_item, name)
+                geometric_type = str(contour_item.get("ContourGeometricType", "")).upper()
+                geometric.add(geometric_type)
+                contour, note = _parse_contour(contour_item, geometric_type, name)
                 if note:
                     roi.notes.append(note)
                 if contour is not None:

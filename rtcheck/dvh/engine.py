@@ -23,9 +23,10 @@ Method (conventions physicists need to know):
   proportion to the part inside (partial volume).  A structure whose bounding
   box exceeds 15 litres (a body) is sampled with about 500 000 samples, at
   whole multiples of the dose voxel.
-* The dose at each sample is interpolated trilinearly between voxel centres;
-  within half a voxel beyond the outermost centres the edge value is used;
-  samples farther out are outside the dose grid.
+* The dose at each sample is interpolated trilinearly between voxel centres
+  with ``rtcheck.dicom.dose``'s sampler and its edge rule: within half a voxel
+  beyond the outermost centres the edge value is used; samples farther out
+  are outside the dose grid.
 * Each sample's volume is spread over the dose range the local gradient
   gives its cell (0.001 Gy bins), so the DVH has no staircase from sampling.
 * Minimum and maximum dose are taken over the samples and the contour
@@ -40,7 +41,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rtcheck.dicom.dose import DoseGrid
+from rtcheck.dicom.dose import DoseGrid, PlaneInterpolation, axis_extent_mm, axis_interpolation, dose_at_points
 from rtcheck.dicom.structures import Roi
 from rtcheck.dvh.histogram import DoseVolumeHistogram
 
@@ -184,42 +185,6 @@ def _plane_areas_mm2(planes: list[list[np.ndarray]]) -> np.ndarray:
     return np.bincount(plane, weights=areas, minlength=len(planes))
 
 
-def _axis_interpolation(positions: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per position: inside-grid flag, lower/upper centre index and weight of the upper one (linear, edge-clamped)."""
-    n = centres.size
-    positions = np.asarray(positions, dtype=float)
-    if n == 1:
-        inside = np.abs(positions - centres[0]) <= 0.5  # one voxel of unknown extent: 1 mm around it
-        zeros = np.zeros(positions.size, dtype=np.int64)
-        return inside, zeros, zeros, np.zeros(positions.size)
-    low_edge = centres[0] - (centres[1] - centres[0]) / 2
-    high_edge = centres[-1] + (centres[-1] - centres[-2]) / 2
-    inside = (positions >= low_edge) & (positions <= high_edge)
-    clamped = np.clip(positions, centres[0], centres[-1])
-    upper = np.clip(np.searchsorted(centres, clamped, side="right"), 1, n - 1)
-    lower = upper - 1
-    weight = (clamped - centres[lower]) / (centres[upper] - centres[lower])
-    return inside, lower, upper, weight
-
-
-def dose_at_points(dose: DoseGrid, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Trilinear dose (Gy) at (N, 3) patient points, and which points lie inside the grid."""
-    if points_mm.size == 0:
-        return np.zeros(0), np.zeros(0, dtype=bool)
-    xi, x0, x1, xw = _axis_interpolation(points_mm[:, 0], dose.x_mm)
-    yi, y0, y1, yw = _axis_interpolation(points_mm[:, 1], dose.y_mm)
-    zi, z0, z1, zw = _axis_interpolation(points_mm[:, 2], dose.z_mm)
-    _, ny, nx = dose.dose_gy.shape
-    flat = dose.dose_gy.reshape(-1)
-    value = np.zeros(points_mm.shape[0])
-    for zk, zf in ((z0, 1 - zw), (z1, zw)):
-        for yk, yf in ((y0, 1 - yw), (y1, yw)):
-            row = (zk * ny + yk) * nx
-            for xk, xf in ((x0, 1 - xw), (x1, xw)):
-                value += np.take(flat, row + xk) * zf * yf * xf
-    return value, xi & yi & zi
-
-
 def _lattice_step(voxel_mm: float, spacing_mm: float) -> float:
     """A whole subdivision of the voxel no finer than ``spacing_mm`` (so the sample budget
     holds), or for very large structures a whole multiple of it (the nearest to spacing)."""
@@ -291,11 +256,7 @@ class _ContourStack:
     """One ROI's planes on a lattice: each plane's mask, and the mask at any z (mm)."""
 
     def __init__(self, roi: Roi, lattice: _Lattice, typical_spacing_mm: float) -> None:
-        by_plane: dict[float, list[np.ndarray]] = {}
-        for contour in roi.contours:
-            by_plane.setdefault(round(contour.z_mm, 3), []).append(contour.xy_mm)
-        self.z = np.array(sorted(by_plane))
-        self.polygons = [by_plane[float(z)] for z in self.z]
+        self.z, self.polygons = roi.planes()
         self.lattice = lattice
         self.typical = typical_spacing_mm
         self.areas = _plane_areas_mm2(self.polygons)
@@ -429,7 +390,7 @@ class _ContourStack:
     def _feature_indices(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """For every lattice sample, the (row, column) of the nearest sample of plane i's contour."""
         if i not in self._features:
-            from scipy import ndimage
+            from scipy import ndimage  # type: ignore[import-untyped]
 
             seeds = self.mask(i).copy()
             # A point or line holds no sample: seed the lattice cells its vertices fall in.
@@ -610,22 +571,15 @@ class _PlaneSampler:
     reusing the planes the previous range shares with it."""
 
     def __init__(self, dose: DoseGrid, lattice: _Lattice) -> None:
-        x_in, x_lo, x_hi, x_w = _axis_interpolation(lattice.xs, dose.x_mm)
-        y_in, y_lo, y_hi, y_w = _axis_interpolation(lattice.ys, dose.y_mm)
-        self.in_plane = (y_in[:, None] & x_in[None, :]).reshape(-1)
+        self._plane = PlaneInterpolation(dose.x_mm, dose.y_mm, lattice.xs, lattice.ys)
+        x, y = self._plane.x, self._plane.y
+        self.in_plane = self._plane.inside.reshape(-1)
         self.all_in_plane = bool(self.in_plane.all())
         self.cells = self.in_plane.size
-        # Only the voxel rows and columns the lattice reaches are read.
-        c0, r0 = int(x_lo.min()), int(y_lo.min())
-        self._window = (slice(r0, int(y_hi.max()) + 1), slice(c0, int(x_hi.max()) + 1))
-        self._cols = (x_lo - c0, x_hi - c0)
-        self._rows = (y_lo - r0, y_hi - r0)
-        self._tx = x_w.astype(np.float32)
-        self._ty = y_w.astype(np.float32)[:, None]
         # Half the cell size in units of the voxel-centre spacing the interpolation spans (0 at a
         # clamped edge).  Halving is exact in floating point.
-        self._x_half = (_ratio(lattice.hx, dose.x_mm[x_hi] - dose.x_mm[x_lo]) / 2).astype(np.float32)
-        self._y_half = (_ratio(lattice.hy, dose.y_mm[y_hi] - dose.y_mm[y_lo]) / 2).astype(np.float32)[:, None]
+        self._x_half = (_ratio(lattice.hx, dose.x_mm[x.upper] - dose.x_mm[x.lower]) / 2).astype(np.float32)
+        self._y_half = (_ratio(lattice.hy, dose.y_mm[y.upper] - dose.y_mm[y.lower]) / 2).astype(np.float32)[:, None]
         # Single precision is ample (1e-5 Gy at 60 Gy against 0.001 Gy bins) and halves memory traffic.
         self._dose = dose.single_precision()
         self._first = 0
@@ -649,35 +603,16 @@ class _PlaneSampler:
         return out
 
     def _make(self, first: int, last: int) -> np.ndarray:
-        rows, cols = self._window
-        dose = self._dose[first : last + 1, rows, cols]
-        x_lo, x_hi = self._cols
-        y_lo, y_hi = self._rows
-        # np.take: several times faster than fancy indexing on these strided views.
-        left, right = np.take(dose, x_lo, axis=2), np.take(dose, x_hi, axis=2)
-        x_diff = np.subtract(right, left, out=right)
-        along_x = np.multiply(x_diff, self._tx, out=np.empty_like(left))
-        along_x += left  # interpolated along x on each voxel row
-        below, above = np.take(along_x, y_lo, axis=1), np.take(along_x, y_hi, axis=1)
-        y_diff = np.subtract(above, below, out=above)
-        out = np.empty((3, last - first + 1) + y_diff.shape[1:], np.float32)
-        np.multiply(y_diff, self._ty, out=out[0])
-        out[0] += below
-        x_below, x_above = np.take(x_diff, y_lo, axis=1), np.take(x_diff, y_hi, axis=1)
-        x_below *= 1 - self._ty
-        x_above *= self._ty
-        x_below += x_above
-        np.multiply(x_below, self._x_half, out=out[1])
-        np.multiply(y_diff, self._y_half, out=out[2])
+        out = self._plane.values_and_changes(self._dose[first : last + 1])
+        out[1] *= self._x_half
+        out[2] *= self._y_half
         return out.reshape(3, last - first + 1, self.cells)
 
 
 def _contour_bounds(rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:
     """Lowest and highest (x, y, z) of the contour points (mm)."""
-    contours = [c for roi in rois for c in roi.contours]
-    xy = np.concatenate([c.xy_mm for c in contours])
-    z = [c.z_mm for c in contours]
-    return np.append(xy.min(axis=0), min(z)), np.append(xy.max(axis=0), max(z))
+    bounds = [roi.bounds_mm() for roi in rois]
+    return np.min([low for low, _ in bounds], axis=0), np.max([high for _, high in bounds], axis=0)
 
 
 def compute_dvh(
@@ -717,17 +652,15 @@ def compute_dvh(
     cells = planes.cells
 
     dz = float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else plane_spacing_mm
-    if dose.z_mm.size > 1:
-        grid_ends = (float(dose.z_mm[0] - (dose.z_mm[1] - dose.z_mm[0]) / 2), float(dose.z_mm[-1] + (dose.z_mm[-1] - dose.z_mm[-2]) / 2))
-    else:
-        grid_ends = (float(dose.z_mm[0]) - 0.5, float(dose.z_mm[0]) + 0.5)
+    grid_ends = axis_extent_mm(dose.z_mm)
     slabs = region.sub_slabs(dose_step=max(spacing, dz), breaks=grid_ends)
     # In z order, so that a chunk of slabs needs only a few consecutive dose planes.
     slabs = [slabs[j] for j in np.argsort([z for z, _, _ in slabs], kind="stable")]
     slab_z = np.array([z for z, _, _ in slabs])
     thickness = np.array([t for _, t, _ in slabs])
     slab_cc = thickness * lattice.hx * lattice.hy / 1000.0
-    z_in, z_lo, z_hi, z_w = _axis_interpolation(slab_z, dose.z_mm)
+    along_z = axis_interpolation(dose.z_mm, slab_z)
+    z_in, z_lo, z_hi, z_w = along_z.inside, along_z.lower, along_z.upper, along_z.weight
     z_span = dose.z_mm[z_hi] - dose.z_mm[z_lo]
     z_w32 = z_w.astype(np.float32)
     z_half_cell = (_ratio(thickness, z_span) / 2).astype(np.float32)
@@ -796,7 +729,8 @@ def compute_dvh(
     else:
         vertices = region.vertex_points()
         if vertices is not None and vertices.size:
-            vertex_dose, vertex_inside = dose_at_points(dose, vertices)
+            vertex_dose = dose_at_points(dose, vertices)
+            vertex_inside = ~np.isnan(vertex_dose)
             if vertex_inside.any():
                 dmin = min(dmin, float(vertex_dose[vertex_inside].min()))
                 dmax = max(dmax, float(vertex_dose[vertex_inside].max()))

@@ -5,12 +5,12 @@ Steps (each a function here):
 1. ``load_prior_dose``: read the prior RT Dose (read-only); it must be an RT
    Dose of a whole course (DoseSummationType not BEAM or FRACTION) in the
    current plan's Frame of Reference (rtcheck does no registration).
-2. ``resample_onto``: trilinear interpolation of the prior dose at the
-   current grid's voxel centres.  A centre within half a prior voxel beyond
-   the prior grid's outermost centres takes the edge value (the DVH engine's
-   convention); farther out the prior dose is *unknown*, not zero: those
-   voxels are marked uncovered, and a structure touching them is not
-   evaluated for cumulative metrics.
+2. ``resample_onto``: the prior dose at the current grid's voxel centres,
+   by ``rtcheck.dicom.dose``'s sampler (trilinear; its edge rule: a centre
+   within half a prior voxel beyond the prior grid's outermost centres takes
+   the edge value, as in the DVH engine); farther out the prior dose is
+   *unknown*, not zero: those voxels are marked uncovered, and a structure
+   touching them is not evaluated for cumulative metrics.
 3. ``cumulative_grid``: EQD2 (or BED) of each course per voxel, each with its
    own dose per fraction (voxel dose / the course's fractions), summed; the
    prior term is multiplied by ``1 - credit`` when a recovery credit applies.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtcheck.dicom.dose import DoseGrid, parse_dose
+from rtcheck.dicom.dose import DoseGrid, dose_on_lattice, parse_dose
 from rtcheck.dicom.io import read_dataset
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
 from rtcheck.errors import InputError
@@ -78,28 +78,8 @@ def load_prior_dose(course: PriorCourse) -> DoseGrid:
     return parse_dose(ds, path)
 
 
-def _axis_weights(prior_axis: np.ndarray, current_axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(linear interpolation matrix current x prior, covered mask along the axis)."""
-    n = prior_axis.size
-    weights = np.zeros((current_axis.size, n))
-    if n == 1:
-        weights[:, 0] = 1.0
-        return weights, np.isclose(current_axis, prior_axis[0], atol=1e-3)
-    half_low = (prior_axis[1] - prior_axis[0]) / 2.0
-    half_high = (prior_axis[-1] - prior_axis[-2]) / 2.0
-    covered = (current_axis >= prior_axis[0] - half_low - 1e-6) & (current_axis <= prior_axis[-1] + half_high + 1e-6)
-    # np.interp clamps beyond the ends: the edge value within the half-voxel band.
-    position = np.interp(current_axis, prior_axis, np.arange(n, dtype=float))
-    low = np.minimum(np.floor(position).astype(int), n - 2)
-    t = position - low
-    rows = np.arange(current_axis.size)
-    weights[rows, low] = 1.0 - t
-    weights[rows, low + 1] += t
-    return weights, covered
-
-
 def resample_onto(prior: DoseGrid, current: DoseGrid) -> tuple[np.ndarray, np.ndarray]:
-    """(prior dose [Gy] at ``current``'s voxel centres, covered mask); trilinear, separable by axis.
+    """(prior dose [Gy] at ``current``'s voxel centres, 0 where not covered; covered mask).
 
     Raises InputError when the Frames of Reference differ: registration is not supported.
     """
@@ -110,14 +90,10 @@ def resample_onto(prior: DoseGrid, current: DoseGrid) -> tuple[np.ndarray, np.nd
             f"differs from the current plan's {current.frame_of_reference_uid or '(none)'}; rtcheck sums doses only in one "
             "Frame of Reference (register and resample the prior dose in the planning system first)",
         )
-    wz, cz = _axis_weights(prior.z_mm, current.z_mm)
-    wy, cy = _axis_weights(prior.y_mm, current.y_mm)
-    wx, cx = _axis_weights(prior.x_mm, current.x_mm)
-    values = np.einsum("kz,zyx->kyx", wz, prior.dose_gy, optimize=True)
-    values = np.einsum("jy,kyx->kjx", wy, values, optimize=True)
-    values = np.einsum("ix,kjx->kji", wx, values, optimize=True)
-    covered = cz[:, None, None] & cy[None, :, None] & cx[None, None, :]
-    return np.where(covered, values, 0.0), covered
+    values = dose_on_lattice(prior, current.x_mm, current.y_mm, current.z_mm)
+    covered = ~np.isnan(values)
+    values[~covered] = 0.0
+    return values, covered
 
 
 def prepare_prior(course: PriorCourse, current: DoseGrid) -> PriorDose:
