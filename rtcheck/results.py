@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rtcheck.codes import CodedWord
+
 if TYPE_CHECKING:
     from rtcheck.dvh.histogram import DoseVolumeHistogram
     from rtcheck.dvh.tps import TpsComparison
@@ -41,21 +43,14 @@ def worst(statuses: list[Status]) -> Status:
     return max(statuses, key=_SEVERITY.__getitem__)
 
 
-class _Code(str, enum.Enum):
-    """A coded string: compares, serialises and formats as its value (on every Python rtcheck supports)."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class CheckKind(_Code):
+class CheckKind(CodedWord):
     """What a check grades: an item of a prescription, or a DVH constraint of a structure."""
 
     PRESCRIPTION = "prescription"
     DVH = "dvh"
 
 
-class MarkerAxis(_Code):
+class MarkerAxis(CodedWord):
     """The DVH axis a marker's thresholds lie on (``DvhMarker.free_axis``)."""
 
     DOSE = "dose"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -12,13 +13,16 @@ from rtcheck.errors import StoreError
 from rtcheck.store.database import ResultStore
 from rtcheck.store.models import Role, User
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
 __all__ = ["MIN_PASSWORD_LENGTH", "add_user", "authenticate", "disable_user", "list_users"]
 
 MIN_PASSWORD_LENGTH = 10  # rtcheck's default: NIST SP 800-63B asks for at least 8; accounts here can sign off plans
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
-def _hasher():  # type: ignore[no-untyped-def]
+def _hasher() -> PasswordHasher:
     from argon2 import PasswordHasher
 
     return PasswordHasher()

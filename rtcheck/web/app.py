@@ -28,7 +28,7 @@ from rtcheck.store import cohort, queries, signoff
 from rtcheck.store.database import ResultStore
 from rtcheck.store.models import Check, Decision, Role, User, as_utc
 from rtcheck.store.users import authenticate, list_users
-from rtcheck.web import plots
+from rtcheck.web.plots import distribution_svg, stored_dvh_svg, trend_svg
 from rtcheck.web.security import CSRF_FIELD, LoginThrottle, Pseudonyms, csrf_token, tokens_match
 
 __all__ = ["DashboardSettings", "create_app"]
@@ -176,7 +176,7 @@ def create_app(store: ResultStore, settings: DashboardSettings | None = None) ->
         figures = []
         for curve in check.curves:
             title = esc.plain(curve.structure + (f" ({curve.roi_name})" if curve.roi_name and curve.roi_name != curve.structure else ""))
-            figures.append((curve, plots.stored_dvh_svg(title, curve, check.items, f"c{check.id}s{curve.position}")))
+            figures.append((curve, stored_dvh_svg(title, curve, check.items, f"c{check.id}s{curve.position}")))
         return render_template(
             "plan.html", check=check, document=document, esc=esc, figures=figures, failing=signoff.failing_items(check),
             checked_at=as_utc(check.checked_at), error=error, can_sign=g.user.role in (Role.REVIEWER.value, Role.ADMIN.value),
@@ -220,7 +220,7 @@ def create_app(store: ResultStore, settings: DashboardSettings | None = None) ->
         if not stats:
             abort(404, f"no stored check of protocol {protocol_id} arm {arm}")
         return render_template("protocol.html", protocol_id=protocol_id, arm=arm, stats=stats, check_id=check_id,
-                               statuses=list(STATUS_WORDS), distribution=plots.distribution_svg)
+                               statuses=list(STATUS_WORDS), distribution=distribution_svg)
 
     @app.get("/trend/<protocol_id>/<arm>")
     def trend(protocol_id: str, arm: str) -> Any:
@@ -232,7 +232,7 @@ def create_app(store: ResultStore, settings: DashboardSettings | None = None) ->
         criterion = criterion if criterion in numeric else numeric[0]
         series = cohort.trend(store, protocol_id, arm, criterion)
         return render_template("trend.html", protocol_id=protocol_id, arm=arm, criteria=numeric, series=series,
-                               svg=plots.trend_svg(series, dates=not settings.anonymize))
+                               svg=trend_svg(series, dates=not settings.anonymize))
 
     @app.get("/audit.<fmt>")
     def audit(fmt: str) -> Any:
