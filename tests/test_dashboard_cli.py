@@ -31,7 +31,7 @@ def test_batch_db_then_db_import_counts(tmp_path):
     assert batch.exit_code == 1 and "results store: 2 check(s) added, 0 already stored" in batch.stdout
     imported = rtcheck("db", "import", out, "--db", db)
     assert imported.exit_code == 0, imported.stderr
-    assert "3 JSON file(s): 0 check(s) added, 2 already stored, 1 not a check report, 0 unreadable" in imported.stdout
+    assert "4 JSON file(s): 0 check(s) added, 2 already stored, 2 not a check report, 0 unreadable" in imported.stdout
     (out / "broken.json").write_text("{", encoding="utf-8")
     fresh = rtcheck("db", "import", out, "--db", tmp_path / "fresh.sqlite")
     assert fresh.exit_code == 2 and "2 check(s) added" in fresh.stdout and "broken.json" in fresh.stderr

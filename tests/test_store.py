@@ -181,10 +181,10 @@ def test_db_import_of_a_batch_output_counts_and_is_idempotent(store, tmp_path):
     roots = [str(ROOT / "sample_plans" / f) for f in ("cr-pr-compliant", "cr-pr-no-cord")]
     outcome = run_batch(roots, PROTOCOL, "cr-pr", tmp_path / "out", jobs=1, html=True)
     files = report_documents(tmp_path / "out")
-    assert len(files) == 3  # two reports and summary.json
+    assert len(files) == 4  # two reports, summary.json and criteria.json
     seen = []
     counts = import_reports(store, files, on_file=seen.append)
-    assert (counts.added, counts.already_stored, counts.not_checks, counts.unreadable) == (2, 0, 1, [])
+    assert (counts.added, counts.already_stored, counts.not_checks, counts.unreadable) == (2, 0, 2, [])
     assert seen == files
     again = import_reports(store, files)
     assert (again.added, again.already_stored) == (0, 2)
