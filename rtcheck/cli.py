@@ -17,6 +17,7 @@ import click
 
 from rtcheck import __version__
 from rtcheck.errors import RtcheckError
+from rtcheck.net.gate import DEFAULT_LIMITS
 from rtcheck.results import Status
 
 EXIT_OK = 0
@@ -432,13 +433,13 @@ def _ae_title(ctx, param, value):
 
 
 @main.command()
-@click.option("--port", required=True, type=click.IntRange(1, 65535), help="TCP port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), help="TCP port to listen on (required unless --status).")
 @click.option("--ae-title", default="RTCHECK", show_default=True, callback=_ae_title,
               help="Our AE title; the called AE title of an association must match it.")
 @click.option("--store", "store", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Folder for received files: DIR/<PatientID>/<StudyInstanceUID>/<Modality>.<SOPInstanceUID>.dcm.")
-@click.option("--protocol", "protocol_id", required=True, help="Protocol id (see `rtcheck protocols`) or a protocol YAML file.")
-@click.option("--arm", required=True, help="Arm of the protocol, or 'auto': for each plan, the arm whose prescriptions match.")
+@click.option("--protocol", "protocol_id", help="Protocol id (see `rtcheck protocols`) or a protocol YAML file.")
+@click.option("--arm", help="Arm of the protocol, or 'auto': for each plan, the arm whose prescriptions match.")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--allow-ae", "allowed", multiple=True, callback=_ae_title,
               help="Accept associations only from this calling AE title; repeatable (default: any).")
@@ -447,38 +448,59 @@ def _ae_title(ctx, param, value):
 @click.option("--html/--no-html", default=True, show_default=True,
               help="Also write the HTML report (it takes longer than the check of a small plan).")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line instead of plain text.")
+@click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(0.1, 600), show_default=True,
+              default=DEFAULT_LIMITS.request_timeout_s,
+              help="Seconds a new connection has to send its A-ASSOCIATE request before it is closed.")
+@click.option("--max-per-address", type=click.IntRange(1, 10000), default=DEFAULT_LIMITS.max_per_address,
+              show_default=True, help="Open connections allowed from one IP address.")
+@click.option("--max-connections", type=click.IntRange(1, 10000), default=DEFAULT_LIMITS.max_connections,
+              show_default=True, help="Open connections allowed in all.")
+@click.option("--status", "show_status", is_flag=True,
+              help="Do not listen: list the plans in --store received but not yet reported, and why; then exit.")
 @click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
-def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, html, log_json, db_url):
+def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, html, log_json, request_timeout_s,
+           max_per_address, max_connections, show_status, db_url):
     """Receive plans over DICOM (C-STORE) and check each complete set on arrival.
 
     Reports rtcheck-<PlanSOPInstanceUID>.json/.xml/.html are written next to
-    the plan. Runs until interrupted (Ctrl-C or SIGTERM), then exits 0.
+    the plan. Runs until interrupted (Ctrl-C or SIGTERM; it ends within 5 s
+    whatever the peers do), then exits 0.
     """
     import signal
     import threading
     from pathlib import Path
 
+    from rtcheck.net.gate import ConnectionLimits
     from rtcheck.net.logs import configure
     from rtcheck.net.scp import Listener, ListenerConfig
     from rtcheck.protocol.library import find_protocol
 
+    if show_status:
+        _listen_status(Path(store), log_json)
+        return
+    for name, value in (("--port", port), ("--protocol", protocol_id), ("--arm", arm)):
+        if value is None:
+            raise click.UsageError(f"Missing option '{name}' (required unless --status).")
     protocol = find_protocol(protocol_id)
     protocol.ensure_checkable(arm)
     configure(as_json=log_json)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    limits = ConnectionLimits(request_timeout_s, max_per_address, max_connections)
     on_result = _StoreTally(_open_store(db_url), "listen").result if db_url else None
-    listener = Listener(ListenerConfig(Path(store), port, ae_title, protocol, arm, bind, allowed, settle_s, html, on_result=on_result))
+    listener = Listener(ListenerConfig(Path(store), port, ae_title, protocol, arm, bind, allowed, settle_s, html, limits,
+                                       on_result=on_result))
     listener.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        checks_ended = listener.stop()
-    if not checks_ended:
-        # An abandoned check still inside native code (matplotlib, numpy) can abort the interpreter's
-        # finalisation; its result is dropped anyway, temporary files are gone: end the process here.
+        everything_ended = listener.stop()
+    if not everything_ended:
+        # A thread still runs (an abandoned check inside native code, an association pynetdicom has not ended):
+        # every acknowledged file is durable and temporary files are gone, so end the process here rather than
+        # let the interpreter wait for it (or abort while finalising around it).
         import logging
 
         logging.shutdown()
@@ -486,6 +508,23 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
         sys.stderr.flush()
         os._exit(EXIT_OK)
     sys.exit(EXIT_OK)
+
+
+def _listen_status(store, as_json: bool) -> None:
+    """``rtcheck listen --status``: one line per plan without a current report (JSON lines with --log-json)."""
+    from dataclasses import asdict
+
+    from rtcheck.net.logs import render_plain
+    from rtcheck.net.status import store_status
+
+    if not store.is_dir():
+        raise click.UsageError(f"--store {store}: no such folder")
+    pending, running = store_status(store)
+    for item in pending:
+        fields = {k: v if isinstance(v, int) else str(v) for k, v in asdict(item).items()}
+        click.echo(json.dumps(fields, ensure_ascii=False) if as_json else render_plain("pending", fields))
+    summary = {"pending": len(pending), "listener": "running" if running else "not running"}
+    click.echo(json.dumps(summary) if as_json else render_plain("status", summary))
 
 
 # --- Results store and review dashboard: --db of check/batch/listen, `serve`, `users`, `db` (rtcheck.store, rtcheck.web) ---
