@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from rtcheck.dicom.dose import DoseGrid, load_dose, sum_doses
@@ -30,6 +31,8 @@ class PlanSet:
     structure_set: StructureSet
     dose: DoseGrid
     notes: list[str] = field(default_factory=list)
+    # The CT's slice positions (z, mm) in the structure set's frame, when the CT is among the inputs.
+    slice_positions_mm: np.ndarray | None = None
 
 
 def _plan_description(plan: Plan) -> str:

@@ -110,19 +110,6 @@ class StructureSet:
                 return roi
         return None
 
-    def typical_plane_spacing_mm(self) -> float | None:
-        """Median spacing between adjacent contour planes over all ROIs (mm), None if unknown."""
-        gaps: list[np.ndarray] = []
-        for roi in self.rois:
-            z = roi.plane_positions_mm()
-            if z.size > 1:
-                gaps.append(np.diff(z))
-        if not gaps:
-            return None
-        all_gaps = np.concatenate(gaps)
-        all_gaps = all_gaps[all_gaps > 1e-3]
-        return float(np.median(all_gaps)) if all_gaps.size else None
-
 
 def _parse_contour(item: Dataset, geometric_type: str, roi_name: str) -> tuple[Contour | None, str | None]:
     try:

@@ -12,9 +12,18 @@ Method (conventions physicists need to know):
   distance is read from the areas of the next two planes (a sphere's cap, a
   lying cylinder's side and a cone's apex differ), or taken as a smooth cap's
   when there are not two.
-* The first and last contours extend half a plane spacing beyond themselves
-  (end caps); a gap wider than 1.5 plane spacings separates parts of a
-  structure, each part keeping half a spacing of cap.
+* Geometry as drawn: each gap between two of a structure's planes is its own
+  (no spacing of the structure set is applied to it; another ROI never changes
+  this one's numbers).  A gap joins its planes unless it is a separation
+  between parts of the structure: with the CT's slice positions given, a gap
+  that skips a CT slice; otherwise a gap wider than 1.5 times the local
+  spacing, the larger of the spacings on either side of it (on each side the
+  smaller of its two nearest gaps), so that a change of spacing (1 mm through
+  the target, 5 mm elsewhere) joins while a skipped stretch separates.  The
+  first and last planes of a part extend beyond themselves by half the
+  spacing next to them (the CT slice's distance, else the joined gap's, else
+  the local spacing; a structure of one plane takes the dose grid's slice
+  spacing, rtcheck's default since the structure gives no spacing).
 * Within a plane, separate contours are united, even where they overlap; a
   contour lying inside another is a hole, and one inside a hole an island.
 * The volume is sampled on a lattice aligned with the dose voxels'
@@ -56,8 +65,10 @@ _MIN_SPREAD_BINS = 1e-3
 _RASTER_CELLS = 500_000
 # A plane whose region is below this fraction of its neighbour's closes the structure.
 _CLOSING_AREA_RATIO = 0.05
-# Adjacent planes farther apart than this many typical spacings are separate parts.
+# Adjacent planes farther apart than this many local spacings are separate parts.
 _GAP_FACTOR = 1.5
+# A contour plane within this of a CT slice position lies on that slice (positions rounded by the exporter).
+_SLICE_TOLERANCE_MM = 0.05
 
 
 @dataclass(frozen=True)
@@ -252,38 +263,96 @@ class _Lattice:
         return masks
 
 
+def _local_spacings(gaps: np.ndarray) -> np.ndarray:
+    """For each gap between adjacent planes, the spacing around it (mm): the larger of the spacings on its
+    two sides, a side's being the smaller of its two nearest gaps; NaN for a gap with no neighbour."""
+    count = gaps.size
+    padded = np.concatenate([[np.inf, np.inf], gaps, [np.inf, np.inf]])
+    index = np.arange(count) + 2
+    below = np.minimum(padded[index - 1], padded[index - 2])
+    above = np.minimum(padded[index + 1], padded[index + 2])
+    sides = np.where(np.isinf(below), above, np.where(np.isinf(above), below, np.maximum(below, above)))
+    return np.where(np.isinf(sides), np.nan, sides)
+
+
+@dataclass(frozen=True)
+class PlaneGeometry:
+    """What tells the thickness each contour plane stands for: the CT's slice positions (mm, ascending),
+    when given, and the spacing of a structure with no gap of its own (mm; see the module's docstring)."""
+
+    slice_positions_mm: np.ndarray | None = None
+    lone_spacing_mm: float = 3.0
+
+    def _slices_fit(self, z: np.ndarray) -> bool:
+        slices = self.slice_positions_mm
+        if slices is None or slices.size < 2:
+            return False
+        nearest = np.clip(np.searchsorted(slices, z), 1, slices.size - 1)
+        distance = np.minimum(np.abs(slices[nearest - 1] - z), np.abs(slices[nearest] - z))
+        return bool(np.all(distance <= _SLICE_TOLERANCE_MM))
+
+    def thicknesses(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a structure's ascending plane positions ``z`` (mm): whether plane i joins plane i + 1, and the
+        cap (mm) below and above each plane, 0 where the plane is joined on that side."""
+        n = z.size
+        gaps = np.diff(z)
+        if self._slices_fit(z):
+            slices = self.slice_positions_mm
+            assert slices is not None
+            # A gap that skips a CT slice separates parts; a part ends half a slice gap beyond its plane.
+            inner = np.searchsorted(slices, z[1:] - _SLICE_TOLERANCE_MM) - np.searchsorted(slices, z[:-1] + _SLICE_TOLERANCE_MM, side="right")
+            joined = inner == 0
+            at = np.searchsorted(slices, z - _SLICE_TOLERANCE_MM)
+            below_slice = np.where(at > 0, z - slices[np.maximum(at - 1, 0)], np.nan)
+            after = np.searchsorted(slices, z + _SLICE_TOLERANCE_MM, side="right")
+            above_slice = np.where(after < slices.size, slices[np.minimum(after, slices.size - 1)] - z, np.nan)
+            below_own = np.where(np.isnan(below_slice), above_slice, below_slice) / 2
+            above_own = np.where(np.isnan(above_slice), below_slice, above_slice) / 2
+        else:
+            local = _local_spacings(gaps)
+            local = np.where(np.isnan(local), self.lone_spacing_mm, local)
+            joined = gaps <= _GAP_FACTOR * local
+            # An isolated plane takes half the local spacing of its gaps (the finer of the two).
+            spacing = np.full(n, self.lone_spacing_mm)
+            if n > 1:
+                spacing = np.minimum(np.append(local, np.inf), np.insert(local, 0, np.inf))
+            below_own = above_own = spacing / 2
+        joined_below = np.insert(joined, 0, False)
+        joined_above = np.append(joined, False)
+        half_gap_above = np.append(gaps, np.nan) / 2
+        half_gap_below = np.insert(gaps, 0, np.nan) / 2
+        # The end plane of a part joined on one side mirrors that gap, unless the CT says otherwise.
+        if self._slices_fit(z):
+            below = np.where(joined_below, 0.0, below_own)
+            above = np.where(joined_above, 0.0, above_own)
+        else:
+            below = np.where(joined_below, 0.0, np.where(joined_above, half_gap_above, below_own))
+            above = np.where(joined_above, 0.0, np.where(joined_below, half_gap_below, above_own))
+        return joined, below, above
+
+
 class _ContourStack:
     """One ROI's planes on a lattice: each plane's mask, and the mask at any z (mm)."""
 
-    def __init__(self, roi: Roi, lattice: _Lattice, typical_spacing_mm: float) -> None:
+    def __init__(self, roi: Roi, lattice: _Lattice, geometry: "PlaneGeometry") -> None:
         self.z, self.polygons = roi.planes()
         self.lattice = lattice
-        self.typical = typical_spacing_mm
         self.areas = _plane_areas_mm2(self.polygons)
         self._masks: np.ndarray | None = None  # every plane's region, made on first use
         self._features: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._exponents: dict[tuple[int, int], float] = {}
         self._gaps: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        gaps = np.diff(self.z)
-        self.joined = gaps <= _GAP_FACTOR * typical_spacing_mm  # plane i joined to i + 1
+        self.joined, self._below, self._above = geometry.thicknesses(self.z)
 
     def extent(self) -> tuple[float, float]:
         return float(self.z[0] - self.cap_below(0)), float(self.z[-1] + self.cap_above(self.z.size - 1))
 
     def cap_below(self, i: int) -> float:
         """Half-thickness below plane i when nothing is interpolated below it (0 when joined)."""
-        if i > 0 and self.joined[i - 1]:
-            return 0.0
-        if i + 1 < self.z.size and self.joined[i]:
-            return float(self.z[i + 1] - self.z[i]) / 2
-        return self.typical / 2
+        return float(self._below[i])
 
     def cap_above(self, i: int) -> float:
-        if i + 1 < self.z.size and self.joined[i]:
-            return 0.0
-        if i > 0 and self.joined[i - 1]:
-            return float(self.z[i] - self.z[i - 1]) / 2
-        return self.typical / 2
+        return float(self._above[i])
 
     def mask(self, i: int) -> np.ndarray:
         if self._masks is None:
@@ -470,14 +539,14 @@ class _ContourStack:
 class _Region:
     """A Roi or a Combination on a lattice: the mask at any z, and the sub-slabs to sample."""
 
-    def __init__(self, shape, lattice: _Lattice, typical: float, spacing: float) -> None:
+    def __init__(self, shape, lattice: _Lattice, geometry: PlaneGeometry, spacing: float) -> None:
         self.shape = shape
         if isinstance(shape, Combination):
-            self.parts = [_Region(op, lattice, typical, spacing) for op in shape.operands]
+            self.parts = [_Region(op, lattice, geometry, spacing) for op in shape.operands]
             self.stack = None
         else:
             self.parts = []
-            self.stack = _ContourStack(shape, lattice, typical)
+            self.stack = _ContourStack(shape, lattice, geometry)
         self.lattice = lattice
         self.spacing = spacing
 
@@ -619,24 +688,26 @@ def compute_dvh(
     shape: "Roi | Combination",
     dose: DoseGrid,
     *,
-    plane_spacing_mm: float | None = None,
+    slice_positions_mm: np.ndarray | None = None,
     options: EngineOptions = EngineOptions(),
 ) -> DoseVolumeHistogram:
     """Cumulative DVH (Gy, cc) of one ROI, or of a structure derived from ROIs, in a dose grid.
 
-    ``plane_spacing_mm`` is the structure set's usual contour spacing, used for
-    end caps and to tell gaps from spacing; it defaults to the median spacing
-    of the shape's planes, then to the dose grid's slice spacing.
+    Each ROI's planes stand for the thickness their own neighbouring planes give
+    them, or, with ``slice_positions_mm`` (the CT's slice z positions, mm), the
+    CT's slices (see the module's docstring); no other ROI plays a part.
     """
     rois = shape.rois() if isinstance(shape, Combination) else [shape]
     for roi in rois:
         if not roi.is_volume:
             raise ValueError(f"ROI {roi.name!r} has no volume: {roi.unusable_reason}")
     low, high = _contour_bounds(rois)
-    if plane_spacing_mm is None:
-        gaps = np.concatenate([np.diff(roi.plane_positions_mm()) for roi in rois])
-        gaps = gaps[gaps > 1e-3]
-        plane_spacing_mm = float(np.median(gaps)) if gaps.size else (float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else 3.0)
+    # A structure of one plane has no spacing of its own: the dose grid's slice spacing stands in.
+    lone = float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else 3.0
+    slices = None if slice_positions_mm is None else np.unique(np.asarray(slice_positions_mm, dtype=float))
+    geometry = PlaneGeometry(slices, lone)
+    own_gaps = np.concatenate([np.diff(roi.plane_positions_mm()) for roi in rois])
+    plane_spacing_mm = float(np.median(own_gaps)) if own_gaps.size else lone
 
     xmin, ymin, zmin = low
     xmax, ymax, zmax = high
@@ -646,7 +717,7 @@ def compute_dvh(
     budget = options.large_sample_budget if box_mm3 > options.large_box_mm3 else options.sample_budget
     spacing = max(options.finest_spacing_mm, (box_mm3 / budget) ** (1 / 3))
     lattice = _Lattice.covering(dose, xmin, xmax, ymin, ymax, spacing)
-    region = _Region(shape, lattice, plane_spacing_mm, spacing)
+    region = _Region(shape, lattice, geometry, spacing)
 
     planes = _PlaneSampler(dose, lattice)
     cells = planes.cells
@@ -758,7 +829,7 @@ def compute_dvhs(
     shapes: Sequence["Roi | Combination"],
     dose: DoseGrid,
     *,
-    plane_spacing_mm: float | None = None,
+    slice_positions_mm: np.ndarray | None = None,
     options: EngineOptions = EngineOptions(),
 ) -> list[DoseVolumeHistogram]:
     """DVHs of several shapes, in the same order.
@@ -767,4 +838,4 @@ def compute_dvhs(
     2-core machines measured (benchmarks/README.md) two worker processes each
     ran 2.7x slower than one, so spreading structures over cores lost time.
     """
-    return [compute_dvh(s, dose, plane_spacing_mm=plane_spacing_mm, options=options) for s in shapes]
+    return [compute_dvh(s, dose, slice_positions_mm=slice_positions_mm, options=options) for s in shapes]
