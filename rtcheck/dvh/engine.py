@@ -114,24 +114,29 @@ def _following_vertex(sizes: np.ndarray) -> np.ndarray:
     return following
 
 
-def _even_odd_layers(polygons: list[np.ndarray], x0: float, hx: float, ncols: int, y0: float, hy: float, nrows: int) -> np.ndarray:
-    """Samples at (x0 + c*hx, y0 + r*hy) inside each polygon by the even-odd rule, as a
-    (len(polygons), nrows, ncols) bool array: all polygons in one pass, one layer each."""
+def _region_layers(
+    polygons: list[np.ndarray], layer_of: np.ndarray, layers: int, x0: float, hx: float, ncols: int, y0: float, hy: float, nrows: int
+) -> np.ndarray:
+    """Samples at (x0 + c*hx, y0 + r*hy) inside any polygon of each layer, as a (layers, nrows, ncols) bool
+    array; polygon k belongs to layer ``layer_of[k]``.  All polygons in one pass: each polygon's winding
+    number, its orientation made counter-clockwise, is summed per layer, so polygons of one layer are
+    united, even where they overlap (cost linear in the edges and cells)."""
     width = ncols + 1
     sizes = np.array([len(p) for p in polygons])
     vertices = np.concatenate(polygons)
     following = _following_vertex(sizes)
-    layer = np.repeat(np.arange(len(polygons)), sizes)
+    polygon = np.repeat(np.arange(len(polygons)), sizes)
     xa, ya = vertices[:, 0], vertices[:, 1]
     xb, yb = xa[following], ya[following]
+    cross = xa * yb - ya * xb
+    orientation = np.sign(np.bincount(polygon, weights=cross, minlength=len(polygons)))
     # Half-open rows [min y, max y): a vertex shared by two edges is crossed once.
     first = np.clip(np.ceil((np.minimum(ya, yb) - y0) / hy), 0, nrows).astype(np.int64)
     stop = np.clip(np.ceil((np.maximum(ya, yb) - y0) / hy), 0, nrows).astype(np.int64)
     counts = stop - first
     total = int(counts.sum())
-    cells = len(polygons) * nrows * width
     if total == 0:
-        return np.zeros((len(polygons), nrows, ncols), bool)
+        return np.zeros((layers, nrows, ncols), bool)
     edge = np.repeat(np.arange(counts.size), counts)
     starts = np.cumsum(counts) - counts
     rows = first[edge] + (np.arange(total) - starts[edge])
@@ -139,10 +144,12 @@ def _even_odd_layers(polygons: list[np.ndarray], x0: float, hx: float, ncols: in
     t = (y - ya[edge]) / (yb[edge] - ya[edge])
     x_cross = xa[edge] + t * (xb[edge] - xa[edge])
     cols = np.clip(np.ceil((x_cross - x0) / hx), 0, ncols).astype(np.int64)
-    toggles = np.bincount((layer[edge] * nrows + rows) * width + cols, minlength=cells)
-    crossings = np.cumsum(toggles.reshape(len(polygons), nrows, width), axis=2)[:, :, :ncols]
-    # Parity survives the cast to uint8 (a modulo 256), and 0/1 bytes are valid booleans.
-    return (crossings.astype(np.uint8) & 1).view(bool)
+    # An upward edge of a counter-clockwise polygon leaves it (left to right), a downward one enters it.
+    weight = np.where(yb[edge] > ya[edge], 1.0, -1.0) * orientation[polygon[edge]]
+    layer = layer_of[polygon[edge]]
+    winding = np.bincount((layer * nrows + rows) * width + cols, weights=weight, minlength=layers * nrows * width)
+    inside = np.cumsum(winding.reshape(layers, nrows, width), axis=2)[:, :, :ncols]
+    return np.abs(inside) > 0.5
 
 
 def _points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -157,27 +164,50 @@ def _points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 
 
 def _nesting_depths(polygons: list[np.ndarray]) -> np.ndarray:
-    """How many other contours each contour lies inside (most of its vertices inside a larger one)."""
-    areas = [_polygon_area_mm2([p]) for p in polygons]
-    low = [p.min(axis=0) for p in polygons]
-    high = [p.max(axis=0) for p in polygons]
-    depth = np.zeros(len(polygons), dtype=int)
+    """How many other contours each contour lies inside (most of its vertices inside a larger one).
+
+    Only larger contours whose bounding box meets a contour's are tested, found through a grid of cells
+    of about a contour's size: the cost grows with the contours and their true neighbours, not with the
+    square of the contours on a plane."""
+    count = len(polygons)
+    depth = np.zeros(count, dtype=int)
+    if count < 2:
+        return depth
+    areas = _polygon_areas_mm2(polygons)
+    low = np.array([p.min(axis=0) for p in polygons])
+    high = np.array([p.max(axis=0) for p in polygons])
+    origin = low.min(axis=0)
+    extent = float((high.max(axis=0) - origin).max())
+    cell = max(float(np.median((high - low).max(axis=1))), extent / 256, 1e-6)
+    first_cell = np.floor((low - origin) / cell).astype(np.int64)
+    last_cell = np.floor((high - origin) / cell).astype(np.int64)
+    members: dict[tuple[int, int], list[int]] = {}
+    for k in range(count):
+        for cx in range(first_cell[k, 0], last_cell[k, 0] + 1):
+            for cy in range(first_cell[k, 1], last_cell[k, 1] + 1):
+                members.setdefault((cx, cy), []).append(k)
     for i, inner in enumerate(polygons):
-        for j, outer in enumerate(polygons):
-            if i == j or areas[i] >= areas[j] or np.any(high[i] < low[j]) or np.any(low[i] > high[j]):
-                continue  # not inside: smaller, or no vertex within the other's bounding box
-            if np.mean(_points_in_polygon(inner, outer)) > 0.5:
+        near: set[int] = set()
+        for cx in range(first_cell[i, 0], last_cell[i, 0] + 1):
+            for cy in range(first_cell[i, 1], last_cell[i, 1] + 1):
+                near.update(members.get((cx, cy), ()))
+        candidates = np.fromiter(near, dtype=np.int64, count=len(near))
+        # Larger, and with a bounding box that meets this one's.
+        keep = (areas[candidates] > areas[i]) & np.all(high[candidates] >= low[i], axis=1) & np.all(low[candidates] <= high[i], axis=1)
+        for j in candidates[keep]:
+            if np.mean(_points_in_polygon(inner, polygons[j])) > 0.5:
                 depth[i] += 1
     return depth
 
 
-def _polygon_area_mm2(polygons: list[np.ndarray]) -> float:
-    area = 0.0
-    for p in polygons:
-        x, y = p[:, 0], p[:, 1]
-        # Shoelace formula, with the closing edge from the last vertex back to the first.
-        area += abs(float(np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]) + x[-1] * y[0] - y[-1] * x[0])) / 2
-    return area
+def _polygon_areas_mm2(polygons: list[np.ndarray]) -> np.ndarray:
+    """Each polygon's area (mm^2), all in one pass (shoelace formula, each closing back to its first vertex)."""
+    sizes = np.array([len(p) for p in polygons])
+    vertices = np.concatenate(polygons)
+    following = _following_vertex(sizes)
+    x, y = vertices[:, 0], vertices[:, 1]
+    cross = x * y[following] - y * x[following]
+    return np.abs(np.bincount(np.repeat(np.arange(len(polygons)), sizes), weights=cross, minlength=len(polygons))) / 2
 
 
 def _plane_areas_mm2(planes: list[list[np.ndarray]]) -> np.ndarray:
@@ -185,13 +215,7 @@ def _plane_areas_mm2(planes: list[list[np.ndarray]]) -> np.ndarray:
     polygons = [polygon for plane in planes for polygon in plane]
     if not polygons:
         return np.zeros(len(planes))
-    sizes = np.array([len(p) for p in polygons])
-    vertices = np.concatenate(polygons)
-    following = _following_vertex(sizes)
-    x, y = vertices[:, 0], vertices[:, 1]
-    # Shoelace formula, with each polygon's closing edge from its last vertex back to its first.
-    cross = x * y[following] - y * x[following]
-    areas = np.abs(np.bincount(np.repeat(np.arange(len(polygons)), sizes), weights=cross, minlength=len(polygons))) / 2
+    areas = _polygon_areas_mm2(polygons)
     plane = np.repeat(np.arange(len(planes)), [len(plane) for plane in planes])
     return np.bincount(plane, weights=areas, minlength=len(planes))
 
@@ -233,32 +257,34 @@ class _Lattice:
 
     def rasterise(self, planes: list[list[np.ndarray]]) -> np.ndarray:
         """Each plane's region, as a (planes, rows, columns) bool array: a plane's separate
-        contours united, nested ones holes and islands.  Contours are filled in batches
-        of about ``_RASTER_CELLS`` lattice cells (one numpy pass each)."""
+        contours united, nested ones holes and islands (a sample takes the parity of the
+        deepest contour around it: even inside, odd a hole).  Each plane's contours of one
+        nesting depth form one layer; layers are filled in batches of about
+        ``_RASTER_CELLS`` lattice cells (one numpy pass each)."""
         nrows, ncols = self.shape
         masks = np.zeros((len(planes), nrows, ncols), bool)
+        depths = [_nesting_depths(plane) for plane in planes]
+        levels = [np.unique(depth) for depth in depths]
         per_batch = max(1, _RASTER_CELLS // (nrows * (ncols + 1)))
         start = 0
         while start < len(planes):
-            stop, polygons = start, 0
-            while stop < len(planes) and (stop == start or polygons + len(planes[stop]) <= per_batch):
-                polygons += len(planes[stop])
+            stop, layers = start, 0
+            while stop < len(planes) and (stop == start or layers + levels[stop].size <= per_batch):
+                layers += levels[stop].size
                 stop += 1
             batch = [polygon for plane in planes[start:stop] for polygon in plane]
-            filled = _even_odd_layers(batch, self.xs[0], self.hx, ncols, self.ys[0], self.hy, nrows)
-            layer = 0
-            for i in range(start, stop):
-                count = len(planes[i])
-                if count == 1:
-                    masks[i] = filled[layer]
-                else:
-                    depth = _nesting_depths(planes[i])
-                    for k in np.argsort(depth, kind="stable"):
-                        if depth[k] % 2:
-                            masks[i] &= ~filled[layer + k]
-                        else:
-                            masks[i] |= filled[layer + k]
-                layer += count
+            offsets = np.cumsum([0] + [levels[i].size for i in range(start, stop)])
+            layer_of = np.concatenate(
+                [offsets[k] + np.searchsorted(levels[i], depths[i]) for k, i in enumerate(range(start, stop))]
+            )
+            filled = _region_layers(batch, layer_of, layers, self.xs[0], self.hx, ncols, self.ys[0], self.hy, nrows)
+            for k, i in enumerate(range(start, stop)):
+                for level_index, level in enumerate(levels[i]):
+                    region = filled[offsets[k] + level_index]
+                    if level % 2:
+                        masks[i] &= ~region
+                    else:
+                        masks[i] |= region
             start = stop
         return masks
 
