@@ -167,3 +167,11 @@ def test_an_error_about_the_inputs_as_a_whole_names_them(tmp_path):
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"rtcheck: error: {tmp_path}: no RT Plan among the inputs")
+
+
+def test_an_arm_that_cannot_be_chosen_names_the_plan_file():
+    plan = SAMPLES / "cr-pr-wrong-fractions" / "RP.dcm"
+    result = rtcheck("check", plan.parent, "--protocol", "escc-induction-icrt-ccrt", "--arm", "auto")
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"rtcheck: error: {plan}: --arm auto: plan ESO_CRPR matches no arm")
