@@ -18,6 +18,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from rtcheck.dicom.identity import ImageSlice, image_slice
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
 from rtcheck.errors import DamagedFileError, InputError, NotDicomError, TruncatedFileError
 
@@ -184,10 +185,12 @@ class DicomObject:
 
 @dataclass
 class Inventory:
-    """What a scan of the inputs found, by kind; ``skipped`` says why files were passed over."""
+    """What a scan of the inputs found, by kind; ``skipped`` says why files were passed over;
+    ``images`` the CT/MR/PET images met (their identity and position only), for the integrity checks."""
 
     objects: list[DicomObject] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    images: list[ImageSlice] = field(default_factory=list)
 
     def of_kind(self, *kinds: RTObjectKind) -> list[DicomObject]:
         return [o for o in self.objects if o.kind in kinds]
@@ -217,8 +220,9 @@ def scan(paths: list[str | Path]) -> Inventory:
     """Read the given files and folders (recursively) and sort RT objects by SOP class.
 
     A file named explicitly must be DICOM (else NotDicomError); a non-DICOM file
-    found in a folder is skipped and noted in ``Inventory.skipped``.  CT images
-    and other classes are ignored.  Pixel data is not loaded here.
+    found in a folder is skipped and noted in ``Inventory.skipped``.  Images (CT, MR,
+    PET) are kept as ``Inventory.images`` (identity and position); other classes are
+    ignored.  Pixel data is not loaded here.
     """
     inventory = Inventory()
     seen: set[Path] = set()
@@ -250,6 +254,9 @@ def scan(paths: list[str | Path]) -> Inventory:
                 continue
             kind = SOP_CLASS_KINDS.get(str(ds.get("SOPClassUID", "")))
             if kind is None:
+                image = image_slice(ds, path)
+                if image is not None:
+                    inventory.images.append(image)
                 continue
             inventory.objects.append(DicomObject(kind, path, ds))
     return inventory

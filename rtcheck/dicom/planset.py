@@ -13,7 +13,10 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from rtcheck.dicom.beams import parse_beams
 from rtcheck.dicom.dose import DoseGrid, load_dose, sum_doses
+from rtcheck.dicom.facts import PlanSetFacts
+from rtcheck.dicom.identity import group_series, identity_of
 from rtcheck.dicom.io import DicomObject, Inventory, read_dataset, scan
 from rtcheck.dicom.plan import Plan, parse_plan
 from rtcheck.dicom.references import Lacking, LinkedSet, Linking, ObjectReferences, describe, gaps, link
@@ -24,12 +27,14 @@ from rtcheck.errors import InputError, LinkError, MissingObjectError, SelectionE
 
 @dataclass
 class PlanSet:
-    """What one check needs: the plan (None for a DVH-only set), its structure set and total dose."""
+    """What one check needs: the plan (None for a DVH-only set), its structure set and total dose;
+    ``facts`` what the integrity checks read besides (identities, beams, images)."""
 
     plan: Plan | None
     structure_set: StructureSet
     dose: DoseGrid
     notes: list[str] = field(default_factory=list)
+    facts: PlanSetFacts = field(default_factory=PlanSetFacts)
 
 
 def _plan_description(plan: Plan) -> str:
@@ -116,6 +121,8 @@ class LoadedInputs:
     inventory: Inventory
     linking: Linking
     plans: dict[str, Plan] = field(default_factory=dict)  # by SOP Instance UID
+    # Whether the inputs were scanned (images included) rather than read as a set linked already.
+    scanned: bool = False
 
     @property
     def skipped(self) -> list[str]:
@@ -137,7 +144,9 @@ def load_inputs(paths: list[str | Path]) -> LoadedInputs:
     """Scan files and folders, link the RT objects found into plan sets and parse every linked RT Plan."""
     inventory = scan(paths)
     described = [describe(o.dataset, o.path) for o in inventory.objects]
-    return _parsed(inventory, link(d for d in described if d is not None))
+    inputs = _parsed(inventory, link(d for d in described if d is not None))
+    inputs.scanned = True
+    return inputs
 
 
 def load_linked(linked: LinkedSet) -> LoadedInputs:
@@ -183,7 +192,16 @@ def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
     dose, notes = _total_dose(plan, list(linked.doses))
     notes += _check_frames(plan, structure_set, dose)
     _name_targets(plan, structure_set)
-    return PlanSet(plan=plan, structure_set=structure_set, dose=dose, notes=notes)
+    plan_ds = inputs.dataset(linked.plan)
+    facts = PlanSetFacts(
+        plan=identity_of(plan_ds, plan.path, plan.kind.value),
+        structure_set=identity_of(inputs.dataset(linked.structure_set), linked.structure_set.path, RTObjectKind.STRUCTURE_SET.value),
+        doses=[f.identity for f in dose.files if f.identity is not None],
+        beams=parse_beams(plan_ds, plan.kind),
+        images=group_series(inputs.inventory.images),
+        images_scanned=inputs.scanned,
+    )
+    return PlanSet(plan=plan, structure_set=structure_set, dose=dose, notes=notes, facts=facts)
 
 
 def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> PlanSet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,19 @@ from rtcheck.dvh import EngineOptions
 if TYPE_CHECKING:
     from rtcheck.radiobiology.reirradiation import PriorCourse
 
-__all__ = ["CheckOptions"]
+__all__ = ["CheckOptions", "CheckSelection"]
+
+
+class CheckSelection(str, enum.Enum):
+    """Which checks a run makes (``rtcheck check --checks``): all of them, only the plan's integrity
+    (rtcheck.grading.integrity), or only the prescription and DVH checks."""
+
+    ALL = "all"
+    INTEGRITY = "integrity"
+    DVH = "dvh"
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 @dataclass(frozen=True)
@@ -21,3 +34,4 @@ class CheckOptions:
     engine: EngineOptions = EngineOptions()
     # Re-irradiation: the prior course (rtcheck.radiobiology.reirradiation.PriorCourse) for cumulative constraints.
     prior: "PriorCourse | None" = None
+    checks: CheckSelection = CheckSelection.ALL
