@@ -123,15 +123,22 @@ def main() -> None:
 @click.option("--prior-fractions", type=click.IntRange(min=1), help="Number of fractions of the prior course (with --prior-dose).")
 @click.option("--prior-interval-months", type=click.FloatRange(min=0),
               help="Months between the prior course and this one (for a recovery credit the protocol states).")
+@click.option("--checks", "selection", type=click.Choice(["all", "integrity", "dvh"]), default="all", show_default=True,
+              help="'integrity': only the plan's integrity checks (objects, dose calculation, beams, contours); "
+                   "'dvh': only the prescription and DVH checks.")
 def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map, junit_path, html_path, pdf_path, anonymize,
-          prior_dose, prior_fractions, prior_interval_months):
+          prior_dose, prior_fractions, prior_interval_months, selection):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
     from rtcheck.grading import CheckOptions
+    from rtcheck.grading.options import CheckSelection
 
     if anonymize and not (html_path or pdf_path):
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
-    options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
+    options = CheckOptions(
+        structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months),
+        checks=CheckSelection(selection),
+    )
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
     from rtcheck.files import InputGuard, OutputPlace, write_output
     from rtcheck.render.outputs import RenderOptions, Rendering
@@ -205,6 +212,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
     """
     from rtcheck.batch import run_batch
     from rtcheck.grading import CheckOptions
+    from rtcheck.grading.options import CheckSelection
 
     if anonymize and not html:
         raise click.UsageError("--anonymize applies to the --html reports; give --html")

@@ -4,6 +4,7 @@ on mutated copies of a compliant sample plan, and on real planning-system export
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from cli_helpers import rtcheck
 from dicom_factory import Case, RoiShape
 from rtcheck.api import check_paths
 from rtcheck.errors import ProtocolError
@@ -476,3 +478,10 @@ def test_seed_protocols_state_rules_with_sources():
             if arm.radiotherapy:
                 assert arm.plan_rules, (path.name, arm.id)
         assert yaml.safe_load(path.read_text())  # readable as plain YAML
+
+
+def test_cli_checks_switch(tmp_path):
+    result = rtcheck("check", COMPLIANT, "--protocol", "escc-induction-icrt-ccrt", "--arm", "cr-pr", "--checks", "integrity", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    kinds = {c["kind"] for c in json.loads(result.stdout)["checks"]}
+    assert kinds == {"integrity"}
