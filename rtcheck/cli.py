@@ -256,7 +256,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def protocols(ctx, output_format):
-    """List the available protocols (subcommands: list, show, validate)."""
+    """List the available protocols (subcommands: list, show, validate, new, diff, import, export)."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(list_command, output_format=output_format)
 
@@ -300,26 +300,126 @@ def show_command(protocol_id, output_format):
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def validate_command(files, output_format):
-    """Validate protocol files: every file is reported; exit 2 if any is invalid."""
-    from rtcheck.errors import ProtocolError
-    from rtcheck.protocol.library import load_protocol_file
+    """Validate protocol files: every error of every file, with its line; exit 2 if any is invalid."""
+    from rtcheck.protocol.interchange import validate_file
 
     reports = []
     for path in files:
-        try:
-            protocol = load_protocol_file(path)
-            reports.append({"file": path, "valid": True, "id": protocol.id, "arms": list(protocol.arms), "sha256": protocol.sha256, "error": None})
-        except ProtocolError as exc:
-            reports.append({"file": path, "valid": False, "id": None, "arms": [], "sha256": None, "error": str(exc)})
+        protocol, findings = validate_file(path)
+        reports.append({
+            "file": path, "valid": not findings, "id": protocol.id if protocol else None,
+            "arms": list(protocol.arms) if protocol else [], "sha256": protocol.sha256 if protocol else None,
+            "error": str(findings[0]) if findings else None,
+            "errors": [{"line": f.line, "entry": f.entry, "message": f.message} for f in findings],
+        })
+        if output_format == "table":
+            if protocol is not None:
+                click.echo(f"{path}: valid ({protocol.id}, arms {', '.join(protocol.arms)})")
+            for finding in findings:
+                click.echo(f"rtcheck: error: {finding}", err=True)
     if output_format == "json":
         click.echo(json.dumps({"schema": "rtcheck.protocol-validation/1", "files": reports}, indent=2, ensure_ascii=False))
-    else:
-        for r in reports:
-            if r["valid"]:
-                click.echo(f"{r['file']}: valid ({r['id']}, arms {', '.join(r['arms'])})")
-            else:
-                click.echo(f"rtcheck: error: {r['error']}", err=True)
     sys.exit(EXIT_OK if all(r["valid"] for r in reports) else EXIT_INPUT)
+
+
+def _protocol_formats(kind: str | None = None) -> list[str]:
+    from rtcheck.protocol.importers import FORMATS
+
+    return [name for name, f in FORMATS.items() if kind is None or (f.write is not None) == (kind == "export")]
+
+
+@protocols.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--format", "format_name", required=True, type=click.Choice(_protocol_formats()), help="The file's format.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=str), help="Write the YAML here (default: standard output).")
+@click.option("--id", "protocol_id", help="Id of the imported protocol (default: from the file name).")
+@click.option("--level", "levels", multiple=True, metavar="LABEL=STATUS",
+              help="proknow: the status of an objective label (per_protocol, variation_acceptable, deviation_unacceptable); repeatable.")
+def import_command(file, format_name, output, protocol_id, levels):
+    """Import a protocol (or a TG-263 nomenclature) from another format as rtcheck YAML."""
+    from rtcheck.protocol.interchange import import_file
+
+    mapping = {}
+    for item in levels:
+        label, sep, status = item.partition("=")
+        if not sep or not label.strip():
+            _fail(f"--level {item!r}: expected LABEL=STATUS")
+        mapping[label.strip()] = status.strip()
+    if mapping and format_name != "proknow":
+        _fail("--level applies to --format proknow only")
+    imported = import_file(file, format_name, protocol_id=protocol_id, levels=mapping or None)
+    for note in imported.not_imported:
+        _warn(f"not imported: {note}")
+    if output:
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
+        write_output(output, imported.yaml_text, InputGuard.of([file], OutputPlace.BESIDE_INPUTS))
+    else:
+        click.echo(imported.yaml_text, nl=False)
+
+
+@protocols.command("export")
+@click.argument("protocol_id")
+@click.option("--format", "format_name", required=True, type=click.Choice(_protocol_formats("export")), help="The format to write.")
+@click.option("--arm", "arm", help="The arm to export (required when the protocol has several).")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=str), help="Write here (default: standard output).")
+def export_command(protocol_id, format_name, arm, output):
+    """Export one arm of a protocol to another format; what the format cannot hold is listed as warnings."""
+    from rtcheck.protocol.importers import export_protocol
+    from rtcheck.protocol.library import find_protocol
+
+    protocol = find_protocol(protocol_id)
+    exported = export_protocol(protocol, format_name, arm)
+    for loss in exported.losses:
+        _warn(f"not exported: {loss}")
+    if output:
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
+        inputs = [protocol.path, *(b["path"] for b in protocol.bases)] if protocol.path else []
+        write_output(output, exported.data, InputGuard.of(inputs, OutputPlace.BESIDE_INPUTS))
+    else:
+        click.echo(exported.data.decode("utf-8"), nl=False)
+
+
+@protocols.command("new")
+@click.option("--id", "protocol_id", help="The new protocol's id (default: from the title).")
+@click.option("--title", default="PLACEHOLDER trial title", show_default=True)
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=str), help="Write here (refused if it exists; default: standard output).")
+def new_command(protocol_id, title, output):
+    """Write a commented protocol skeleton that validates, to edit step by step."""
+    from rtcheck.protocol.authoring import skeleton
+
+    text = skeleton(protocol_id, title, os.path.basename(output) if output else "protocol.yaml")
+    if output:
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
+        if os.path.exists(output):
+            _fail(f"{output}: exists; rtcheck protocols new does not replace a file")
+        write_output(output, text, InputGuard.of([], OutputPlace.BESIDE_INPUTS))
+    else:
+        click.echo(text, nl=False)
+
+
+@protocols.command("diff")
+@click.argument("first")
+@click.argument("second")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def diff_command(first, second, output_format):
+    """List what differs between two protocols (ids or files): values, sources, structures, arms. Exit 1 if any."""
+    from rtcheck.protocol.diff import diff_protocols
+    from rtcheck.protocol.library import find_protocol
+
+    differences = diff_protocols(find_protocol(first), find_protocol(second))
+    if output_format == "json":
+        click.echo(json.dumps({"schema": "rtcheck.protocol-diff/1", "a": first, "b": second, "differences": [
+            {"where": d.where, "change": d.change, "a": d.before, "b": d.after} for d in differences
+        ]}, indent=2, ensure_ascii=False))
+    else:
+        for d in differences:
+            click.echo(str(d))
+        if not differences:
+            click.echo(f"{first} and {second}: no difference")
+    sys.exit(EXIT_FAIL if differences else EXIT_OK)
 
 
 def _ae_title(ctx, param, value):

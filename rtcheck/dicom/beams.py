@@ -7,12 +7,12 @@ metersets as written (MU for a PrimaryDosimeterUnit of MU).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.dataset import Dataset
 
+from rtcheck.codes import CodedWord
 from rtcheck.dicom.sop import RTObjectKind
 
 __all__ = ["Beam", "BeamSet", "Technique", "parse_beams"]
@@ -25,7 +25,7 @@ _ARC_MIN_DEG = 1.0
 _APERTURE_TOLERANCE_MM = 0.01
 
 
-class Technique(str, enum.Enum):
+class Technique(CodedWord):
     """How a beam is delivered, read from its control points (see :func:`parse_beams`)."""
 
     THREE_D = "3D"  # one aperture per beam, gantry fixed
@@ -35,9 +35,6 @@ class Technique(str, enum.Enum):
     ION_SCANNING = "ion scanning"  # RT Ion Plan, ScanMode MODULATED / MODULATED_SPEC
     ION_PASSIVE = "ion passive"  # RT Ion Plan, ScanMode NONE / UNIFORM
     UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return str(self.value)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rtcheck.codes import CodedWord
 from rtcheck.dvh import EngineOptions
 
 if TYPE_CHECKING:
@@ -14,16 +14,13 @@ if TYPE_CHECKING:
 __all__ = ["CheckOptions", "CheckSelection"]
 
 
-class CheckSelection(str, enum.Enum):
+class CheckSelection(CodedWord):
     """Which checks a run makes (``rtcheck check --checks``): all of them, only the plan's integrity
     (rtcheck.grading.integrity), or only the prescription and DVH checks."""
 
     ALL = "all"
     INTEGRITY = "integrity"
     DVH = "dvh"
-
-    def __str__(self) -> str:
-        return str(self.value)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtcheck.codes import CodedWord
 from rtcheck.errors import NoRadiotherapyError, UnknownArmError
 from rtcheck.metrics.grammar import Metric
 from rtcheck.protocol.plan_rules import PlanRule
@@ -14,16 +14,7 @@ from rtcheck.radiobiology.recovery import RecoveryCredit
 
 
 
-class ProtocolCode(str, enum.Enum):
-    """A coded word of a protocol file.  A ``str`` whose text is the word itself, so comparisons with
-    plain strings, f-strings, JSON and YAML give what the file says (``str()`` is the value, not
-    ``Class.MEMBER``)."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class Role(ProtocolCode):
+class Role(CodedWord):
     """What a structure is to the protocol (``role:``); ``oar`` when the file says nothing."""
 
     TARGET = "target"
@@ -31,7 +22,7 @@ class Role(ProtocolCode):
     OTHER = "other"
 
 
-class Operation(ProtocolCode):
+class Operation(CodedWord):
     """How a derived structure is made from its operands (``derived: {operation: [...]}``)."""
 
     UNION = "union"
@@ -39,14 +30,14 @@ class Operation(ProtocolCode):
     SUBTRACT = "subtract"  # the first operand minus all the others
 
 
-class DoseSetBy(ProtocolCode):
+class DoseSetBy(CodedWord):
     """Who states a prescription's dose (``dose_set_by:``): the trial, or the site (within an EQD2 window)."""
 
     TRIAL = "trial"
     SITE = "site"
 
 
-class Comparison(ProtocolCode):
+class Comparison(CodedWord):
     """The comparison of a one-sided threshold such as ``<= 20 Gy``."""
 
     LESS = "<"
@@ -98,13 +89,15 @@ class Derivation:
 @dataclass(frozen=True)
 class StructureSpec:
     """A structure the protocol speaks of: its key, TG-263 name, role, accepted ROI names,
-    and optionally how to derive it from other structures when no ROI matches."""
+    optionally its FMA codes (matched against a structure set's RT ROI Identification Code
+    Sequence before any name) and how to derive it from other structures when no ROI matches."""
 
     name: str
     tg263: str
     role: Role
     aliases: tuple[str, ...]
     derived: Derivation | None = None
+    fma_codes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
