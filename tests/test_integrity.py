@@ -378,7 +378,7 @@ def _split_lungs(ds: Dataset) -> None:
         ("RD.dcm", lambda ds: setattr(ds, "PatientID", "OTHER"), "objects-patient-id", Status.DEVIATION_UNACCEPTABLE),
         ("RD.dcm", lambda ds: setattr(ds, "StudyInstanceUID", generate_uid()), "objects-study", Status.DEVIATION_UNACCEPTABLE),
         ("RD.dcm", lambda ds: setattr(ds, "DoseType", "EFFECTIVE"), "dose-type", Status.DEVIATION_UNACCEPTABLE),
-        ("RD.dcm", lambda ds: setattr(ds, "TissueHeterogeneityCorrection", "WATER"), "heterogeneity", Status.VARIATION_ACCEPTABLE),
+        ("RD.dcm", lambda ds: setattr(ds, "TissueHeterogeneityCorrection", "WATER"), "heterogeneity-correction", Status.VARIATION_ACCEPTABLE),
         ("RD.dcm", lambda ds: (setattr(ds, "ContentDate", "20251231"), setattr(ds, "InstanceCreationDate", "20251231")), "dates-dose-after-plan",
          Status.DEVIATION_UNACCEPTABLE),
         ("RP.dcm", lambda ds: setattr(ds.BeamSequence[0], "RadiationType", "ELECTRON"), "radiation-type", Status.VARIATION_ACCEPTABLE),

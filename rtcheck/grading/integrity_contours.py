@@ -28,7 +28,7 @@ _SIDE_SIGN = {"left": 1.0, "right": -1.0}
 
 
 def _absent_structure(spec: IntegritySpec, name: str, match: StructureMatch) -> CheckOutcome:
-    return spec.absent(f"{name}: {match.reason or 'no ROI matches it'}")
+    return spec.absent(f"structure missing: {match.reason or f'no ROI matches {name}'}")
 
 
 def _rois(shape: Roi | Combination) -> list[Roi]:
@@ -140,9 +140,10 @@ def _gaps(rule: PlanRule, name: str, match: StructureMatch) -> CheckOutcome:
             gaps += gap.missing
             shown.append(f"{roi.name}: {gap.missing} between z {gap.below_mm:.1f} and {gap.above_mm:.1f} mm")
     spacing = "; ".join(f"{roi.name} every {s:.2f} mm" for roi in _rois(match.shape) if (s := geometry.typical_spacing_mm(roi)) is not None)
+    label = f"{name} ({match.label})"
     if gaps <= limit:
-        return spec.passed(float(gaps), f"{gaps} plane(s) missing inside the extent ({spacing or 'a single plane'})" + (f": {'; '.join(shown)}" if shown else ""))
-    return spec.failed(float(gaps), f"{gaps} plane(s) missing inside the extent (planes {spacing}): {'; '.join(shown)}")
+        return spec.passed(float(gaps), f"{label}: {gaps} plane(s) missing inside the extent ({spacing or 'a single plane'})" + (f": {'; '.join(shown)}" if shown else ""))
+    return spec.failed(float(gaps), f"{label}: {gaps} plane(s) missing inside the extent (planes {spacing}): {'; '.join(shown)}")
 
 
 def _self_intersection(rule: PlanRule, name: str, match: StructureMatch) -> CheckOutcome:
@@ -156,9 +157,9 @@ def _self_intersection(rule: PlanRule, name: str, match: StructureMatch) -> Chec
         found += [(roi.name, z, n) for z, n in geometry.self_intersections(roi)]
     total = sum(n for _, _, n in found)
     if not found:
-        return spec.passed(0.0, "no contour crosses itself")
+        return spec.passed(0.0, f"{name} ({match.label}): no contour crosses itself")
     shown = "; ".join(f"{roi} z {z:.1f} mm: {n}" for roi, z, n in found[:5]) + (" ..." if len(found) > 5 else "")
-    return spec.failed(float(total), f"{total} edge crossing(s) on {len(found)} plane(s): {shown} (the inside of such a contour is ambiguous)")
+    return spec.failed(float(total), f"{name} ({match.label}): {total} edge crossing(s) on {len(found)} plane(s): {shown} (the inside of such a contour is ambiguous)")
 
 
 def _organ_volume(rule: PlanRule, name: str, match: StructureMatch, cache: DvhCache) -> CheckOutcome:
