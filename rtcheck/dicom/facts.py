@@ -23,3 +23,22 @@ class PlanSetFacts:
     beams: BeamSet | None = None
     images: list[ImageSeries] = field(default_factory=list)
     images_scanned: bool = False
+    # The RT Plans of the other phases of a plan sum (--sum): their objects must belong together too.
+    other_plans: list[ObjectIdentity] = field(default_factory=list)
+
+    @classmethod
+    def of_phases(cls, phases: list["PlanSetFacts"]) -> "PlanSetFacts":
+        """The facts of a course made of several plans (a plan sum): the first phase's plan and structure set,
+        the other phases' plans, every dose and the beams of every phase."""
+        first = phases[0]
+        return cls(
+            plan=first.plan,
+            structure_set=first.structure_set,
+            doses=[d for p in phases for d in p.doses],
+            beams=BeamSet(beams=[b for p in phases if p.beams for b in p.beams.beams],
+                          patient_positions=tuple(x for p in phases if p.beams for x in p.beams.patient_positions),
+                          is_ion=any(p.beams.is_ion for p in phases if p.beams)),
+            images=first.images,
+            images_scanned=first.images_scanned,
+            other_plans=[p.plan for p in phases[1:] if p.plan is not None],
+        )

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from rtcheck.dicom.identity import ImageSlice, image_slice
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
@@ -67,6 +68,7 @@ def _read_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
                 ds = pydicom.dcmread(fp, force=True, stop_before_pixels=stop_before_pixels)
                 if "SOPClassUID" not in ds:
                     raise NotDicomError(path, "not a DICOM file (no DICM prefix and no SOP Class UID)") from None
+            _infer_transfer_syntax(ds)
             _check_complete(ds, path)
             # Convert every element now, while errors can still be attributed to this file.
             _convert_all(ds, path)
@@ -83,6 +85,41 @@ def _read_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
     except Exception as exc:  # pydicom raises many types on garbage bytes
         raise NotDicomError(path, f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
     return ds
+
+
+# The transfer syntax of a data set read without file meta, as pydicom found its encoding: (implicit VR, little endian).
+_ENCODINGS = {
+    (True, True): ImplicitVRLittleEndian,
+    (False, True): ExplicitVRLittleEndian,
+    (False, False): ExplicitVRBigEndian,
+}
+
+
+def _infer_transfer_syntax(ds: Dataset) -> None:
+    """A file without file meta (PS3.10 Part 10 header; e.g. Monaco's RT Plan and RT Dose) says nothing of its
+    transfer syntax: pydicom found the encoding while reading, and the uncompressed syntax of that encoding is
+    recorded in the file meta, so the pixel data can be decoded; :func:`inferred_transfer_syntax` tells it."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    syntax = _ENCODINGS.get(tuple(getattr(ds, "original_encoding", (None, None))))
+    if syntax is None:
+        return
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    meta.TransferSyntaxUID = syntax
+    meta._rtcheck_inferred = syntax.name  # a Python attribute, not an element: never written anywhere
+
+
+def inferred_transfer_syntax(ds: Dataset) -> str | None:
+    """The name of the transfer syntax rtcheck inferred for ``ds`` (read without file meta), else None."""
+    return getattr(getattr(ds, "file_meta", None), "_rtcheck_inferred", None)
+
+
+def file_meta_notes(ds: Dataset, path: Path) -> list[str]:
+    """The note for a data set read without file meta (its transfer syntax inferred), else none."""
+    syntax = inferred_transfer_syntax(ds)
+    return [f"{path}: no file meta (no DICM preamble); read as {syntax}, the encoding found in the file"] if syntax else []
 
 
 def read_header(path: str | Path, tags: Sequence[str]) -> Dataset:
@@ -260,3 +297,70 @@ def scan(paths: list[str | Path]) -> Inventory:
                 continue
             inventory.objects.append(DicomObject(kind, path, ds))
     return inventory
+
+
+def read_received_dataset(data: bytes, name: str) -> Dataset:
+    """Decode a DICOM file image received over the network completely, or raise TruncatedFileError/NotDicomError.
+
+    Stricter than :func:`read_dataset`, since nothing may be acknowledged that is
+    not whole: every element of every sequence item is checked against the length
+    its header announces and converted, and native Pixel Data must hold
+    Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated / 8 bytes
+    (PS3.5 8.1.1, padded to an even length).  ``name`` stands for the file in messages.
+    """
+    from io import BytesIO
+
+    path = Path(name)
+    try:
+        ds = pydicom.dcmread(BytesIO(data))
+        if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:  # Type 1 in the SOP Common Module (PS3.3 C.12.1)
+            raise TruncatedFileError(path, "data set without SOP Class UID or SOP Instance UID (cut short?)")
+        _check_no_partial_element_at_end(ds, len(data), path)
+        _check_complete_nested(ds, path)
+        _check_pixel_data_length(ds, path)
+    except InputError:
+        raise
+    except EOFError as exc:
+        raise TruncatedFileError(path, f"truncated data set ({exc})") from None
+    except Exception as exc:  # pydicom raises many types on garbage bytes
+        raise NotDicomError(path, f"data set cannot be decoded ({type(exc).__name__}: {exc})") from None
+    return ds
+
+
+def _check_no_partial_element_at_end(ds: Dataset, size: int, path: Path) -> None:
+    """pydicom stops silently at an element header cut short: the bytes after the last whole element betray it."""
+    raws = [raw for raw in ds._dict.values() if isinstance(raw, RawDataElement)]  # noqa: SLF001 - as above
+    if not raws:
+        return
+    last = max(raws, key=lambda raw: raw.value_tell)
+    if last.length != _UNDEFINED_LENGTH and last.value_tell + last.length < size:
+        left = size - last.value_tell - last.length
+        raise TruncatedFileError(path, f"truncated data set: {left} bytes after element {last.tag} are not a whole element")
+
+
+def _check_complete_nested(ds: Dataset, path: Path) -> None:
+    """:func:`_check_complete` on ``ds`` and, recursively, on every item of its sequences, converting each element."""
+    _check_complete(ds, path)
+    for tag in list(ds.keys()):
+        if tag == CONTOUR_DATA:  # its length was checked above; converting it value by value is slow
+            continue
+        element = ds[tag]
+        if element.VR == "SQ":
+            for item in element.value:
+                _check_complete_nested(item, path)
+
+
+def _check_pixel_data_length(ds: Dataset, path: Path) -> None:
+    if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID", "") not in _NATIVE_SYNTAXES:
+        return
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        expected_bits = int(ds.Rows) * int(ds.Columns) * frames * int(ds.get("SamplesPerPixel", 1) or 1) * int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise TruncatedFileError(path, f"Pixel Data without a usable image size ({exc})") from None
+    expected = (expected_bits + 7) // 8
+    if len(ds.PixelData) < expected:
+        raise TruncatedFileError(path, f"incomplete Pixel Data: {len(ds.PixelData)} bytes, the image needs {expected}")
+
+
+_NATIVE_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2")

@@ -165,7 +165,7 @@ def object_outcomes(plan_set: PlanSet) -> list[CheckOutcome]:
     """The checks that the plan set's objects belong together (always made; see the module's docstring)."""
     facts = plan_set.facts
     image_outcomes, series = _image_outcomes(plan_set)
-    objects = [o for o in (facts.plan, facts.structure_set, *facts.doses) if o is not None]
+    objects = [o for o in (facts.plan, *facts.other_plans, facts.structure_set, *facts.doses) if o is not None]
     if series is not None:
         objects.append(series.identity)
     outcomes = [
