@@ -136,20 +136,27 @@ def main() -> None:
 @click.option("--prior-fractions", type=click.IntRange(min=1), help="Number of fractions of the prior course (with --prior-dose).")
 @click.option("--prior-interval-months", type=click.FloatRange(min=0),
               help="Months between the prior course and this one (for a recovery credit the protocol states).")
+@click.option("--checks", "selection", type=click.Choice(["all", "integrity", "dvh"]), default="all", show_default=True,
+              help="'integrity': only the plan's integrity checks (objects, dose calculation, beams, contours); "
+                   "'dvh': only the prescription and DVH checks.")
 @click.option("--structure-set", "structure_set", type=click.Path(dir_okay=False, path_type=str),
               help="Use this RT Structure Set (same patient and Frame of Reference) instead of the one the plan references.")
 @click.option("--sum", "sum_plans", is_flag=True,
               help="The RT Plans found are one course (e.g. phase 1 + sequential boost): their doses added, checked as one.")
 @click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
 def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map, junit_path, html_path, pdf_path, anonymize,
-          prior_dose, prior_fractions, prior_interval_months, structure_set, sum_plans, db_url):
+          prior_dose, prior_fractions, prior_interval_months, structure_set, sum_plans, db_url, selection):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
     from rtcheck.grading import CheckOptions
+    from rtcheck.grading.options import CheckSelection
 
     if anonymize and not (html_path or pdf_path):
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
-    options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
+    options = CheckOptions(
+        structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months),
+        checks=CheckSelection(selection),
+    )
     store = _open_store(db_url) if db_url else None
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options, structure_set=structure_set, sum_plans=sum_plans)
     from rtcheck.files import InputGuard, OutputPlace, write_output
@@ -227,6 +234,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
     """
     from rtcheck.batch import run_batch
     from rtcheck.grading import CheckOptions
+    from rtcheck.grading.options import CheckSelection
 
     if anonymize and not html:
         raise click.UsageError("--anonymize applies to the --html reports; give --html")

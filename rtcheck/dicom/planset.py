@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
+from rtcheck.dicom.beams import parse_beams
 from rtcheck.dicom.dose import DoseGrid
+from rtcheck.dicom.facts import PlanSetFacts
+from rtcheck.dicom.identity import group_series, identity_of
 from rtcheck.dicom.io import DicomObject, Inventory, file_meta_notes, read_dataset, scan
 from rtcheck.dicom.plan import Plan, parse_plan
 from rtcheck.dicom.references import Lacking, LinkedSet, Linking, ObjectReferences, describe, gaps, link
@@ -25,7 +28,8 @@ from rtcheck.errors import LinkError, MissingObjectError, SelectionError
 
 @dataclass
 class PlanSet:
-    """What one check needs: the plan (None for a DVH-only set), its structure set and total dose."""
+    """What one check needs: the plan (None for a DVH-only set), its structure set and total dose;
+    ``facts`` what the integrity checks read besides (identities, beams, images)."""
 
     plan: Plan | None
     structure_set: StructureSet
@@ -35,6 +39,8 @@ class PlanSet:
     dose_comparisons: list[DoseComparison] = field(default_factory=list)
     # The CT's slice positions (z, mm) in the structure set's frame, when the CT is among the inputs.
     slice_positions_mm: np.ndarray | None = None
+    # What the integrity checks read besides (identities, beams, images).
+    facts: PlanSetFacts = field(default_factory=PlanSetFacts)
 
 
 def _check_frames(plan: Plan | None, structure_set: StructureSet, dose: DoseGrid) -> list[str]:
@@ -78,6 +84,8 @@ class LoadedInputs:
     linking: Linking
     plans: dict[str, Plan] = field(default_factory=dict)  # by SOP Instance UID
     roots: tuple[str, ...] = ()  # the files and folders given, named by errors about the inputs as a whole
+    # Whether the inputs were scanned (images included) rather than read as a set linked already.
+    scanned: bool = False
 
     @property
     def skipped(self) -> list[str]:
@@ -101,6 +109,7 @@ def load_inputs(paths: list[str | Path]) -> LoadedInputs:
     described = [describe(o.dataset, o.path) for o in inventory.objects]
     inputs = _parsed(inventory, link(d for d in described if d is not None))
     inputs.roots = tuple(str(p) for p in paths)
+    inputs.scanned = True
     return inputs
 
 
@@ -191,7 +200,16 @@ def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
     read_notes = [n for o in (linked.plan, linked.structure_set) for n in file_meta_notes(inputs.dataset(o), o.path)]
     notes = read_notes + course.notes + _check_frames(plan, structure_set, course.grid)
     _name_targets(plan, structure_set)
-    return PlanSet(plan=plan, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons)
+    plan_ds = inputs.dataset(linked.plan)
+    facts = PlanSetFacts(
+        plan=identity_of(plan_ds, plan.path, plan.kind.value),
+        structure_set=identity_of(inputs.dataset(linked.structure_set), linked.structure_set.path, RTObjectKind.STRUCTURE_SET.value),
+        doses=[f.identity for f in course.grid.files if f.identity is not None],
+        beams=parse_beams(plan_ds, plan.kind),
+        images=group_series(inputs.inventory.images),
+        images_scanned=inputs.scanned,
+    )
+    return PlanSet(plan=plan, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons, facts=facts)
 
 
 def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> PlanSet:

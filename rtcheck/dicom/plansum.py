@@ -18,6 +18,7 @@ import dataclasses
 
 from rtcheck.dicom.dose import resampled_sum
 from rtcheck.dicom.plan import FractionGroup, Plan, TargetPrescription
+from rtcheck.dicom.facts import PlanSetFacts
 from rtcheck.dicom.planset import LoadedInputs, PlanSet, build_plan_set
 from rtcheck.dicom.references import LinkedSet
 from rtcheck.dicom.sop import DoseSummation
@@ -106,4 +107,5 @@ def build_plan_sum(sets: list[LinkedSet], inputs: LoadedInputs) -> PlanSet:
     return PlanSet(
         plan=plan, structure_set=phases[0].structure_set, dose=dose, notes=[*phase_notes, *dose_notes, *notes],
         dose_comparisons=[c for p in phases for c in p.dose_comparisons],
+        facts=PlanSetFacts.of_phases([p.facts for p in phases]),
     )

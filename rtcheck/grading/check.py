@@ -12,7 +12,8 @@ from rtcheck.dvh import Combination, DoseVolumeHistogram, shape_key
 from rtcheck.grading.biology import BiologicalEvaluation
 from rtcheck.grading.constraints import constraint_outcome
 from rtcheck.grading.dvh_cache import DvhCache, unusable_reason
-from rtcheck.grading.options import CheckOptions
+from rtcheck.grading.integrity import integrity_checks
+from rtcheck.grading.options import CheckOptions, CheckSelection
 from rtcheck.grading.prescriptions import pair_prescriptions, prescription_checks, unlisted_checks
 from rtcheck.grading.site_prescription import site_dose_notes
 from rtcheck.grading.tps import compare_check_with_tps
@@ -37,12 +38,13 @@ def check_plan_set(
     if plan is None:
         raise ValueError("a protocol check needs an RT Plan")
     overrides = dict(options.structure_map)
-    used = [rx.target for rx in arm.prescriptions] + [c.structure for c in arm.constraints]
+    graded_dvh = options.checks is not CheckSelection.INTEGRITY
+    used = [rx.target for rx in arm.prescriptions] + [c.structure for c in arm.constraints] if graded_dvh else []
     matches = {name: resolve_structure(name, protocol.structures, plan_set.structure_set, overrides) for name in dict.fromkeys(used)}
 
-    paired = pair_prescriptions(arm, plan.targets, matches, protocol)
-    checks: list[CheckOutcome] = prescription_checks(arm, paired, matches, plan_gap=plan.prescription_gap)
-    checks += unlisted_checks(arm, plan, paired)
+    paired = pair_prescriptions(arm, plan.targets, matches, protocol) if graded_dvh else {}
+    checks: list[CheckOutcome] = prescription_checks(arm, paired, matches, plan_gap=plan.prescription_gap) if graded_dvh else []
+    checks += unlisted_checks(arm, plan, paired) if graded_dvh else []
     site_doses = {
         name: target.total_dose_gy for name, (target, _) in paired.items()
         if target.total_dose_gy and (rx := arm.prescription_for(name)) is not None and rx.total_dose_gy is None
@@ -54,7 +56,7 @@ def check_plan_set(
     summaries: list[StructureSummary] = []
     dvhs_by_roi: dict[int, DoseVolumeHistogram] = {}
     summarised: set[object] = set()
-    for name in dict.fromkeys(c.structure for c in arm.constraints):
+    for name in dict.fromkeys(c.structure for c in arm.constraints if graded_dvh):
         shape = matches[name].shape
         if shape is None:
             continue
@@ -78,7 +80,7 @@ def check_plan_set(
     biological = None
     if options.prior is not None or any(c.metric.biology is not None for c in arm.constraints):
         biological = BiologicalEvaluation(plan_set, options.prior, cache, protocol.structures)
-    for constraint in arm.constraints:
+    for constraint in arm.constraints if graded_dvh else ():
         match = matches[constraint.structure]
         if constraint.metric.biology is not None and biological is not None:
             # EQD2/BED: graded on a converted dose grid (rtcheck.grading.biology).
@@ -86,8 +88,15 @@ def check_plan_set(
             continue
         checks.append(constraint_outcome(constraint, arm, match, physical, dvh_errors.get(constraint.structure), site_doses))
 
+    selection_notes = []
+    if options.checks is not CheckSelection.DVH:
+        checks += integrity_checks(plan_set, protocol, arm, cache, matches, overrides)
+    else:
+        selection_notes.append("checks dvh: the plan's integrity (objects, dose calculation, beams, contours) was not checked")
+    if not graded_dvh:
+        selection_notes.append("checks integrity: the prescriptions and DVH constraints were not checked")
     tps_comparison, tps_notes = compare_check_with_tps(plan, plan_set.dose, summaries, dvhs_by_roi)
-    notes = [*input_notes, *plan_set.notes, *plan.notes, *site_dose_notes(arm.prescriptions), *overlay_notes(protocol)]
+    notes = [*input_notes, *selection_notes, *plan_set.notes, *plan.notes, *site_dose_notes(arm.prescriptions), *overlay_notes(protocol)]
     input_files = [str(plan.path), str(plan_set.structure_set.path), *(str(p) for p in plan_set.dose.paths)]
     if biological is not None:
         notes += biological.notes + biological.arm_notes(arm)

@@ -9,6 +9,7 @@ from pathlib import Path
 from rtcheck.codes import CodedWord
 from rtcheck.errors import NoRadiotherapyError, UnknownArmError
 from rtcheck.metrics.grammar import Metric
+from rtcheck.protocol.plan_rules import PlanRule
 from rtcheck.radiobiology.recovery import RecoveryCredit
 
 
@@ -163,6 +164,8 @@ class Arm:
     prescriptions: tuple[Prescription, ...]
     constraints: tuple[Constraint, ...]
     radiotherapy: bool = True  # False: the arm gives no radiotherapy (``radiotherapy: none``)
+    # Plan rules checked from the DICOM itself (rtcheck.protocol.plan_rules, rtcheck.grading.integrity).
+    plan_rules: tuple[PlanRule, ...] = ()
 
     def prescription_for(self, target: str) -> Prescription | None:
         for rx in self.prescriptions:

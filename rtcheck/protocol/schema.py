@@ -14,6 +14,7 @@ from typing import Any
 from rtcheck.errors import MetricSyntaxError, ProtocolError
 from rtcheck.metrics.grammar import Metric, parse_metric
 from rtcheck.radiobiology.protocol_fields import KEYS as BIOLOGY_KEYS, parse_biology_fields
+from rtcheck.protocol.plan_rules_schema import parse_plan_rules
 from rtcheck.protocol.model import (
     Arm,
     Comparison,
@@ -314,6 +315,17 @@ def is_overlay(document: Any) -> bool:
     return isinstance(document, dict) and ("extends" in document or document.get("schema") == OVERLAY_SCHEMA)
 
 
+def _named_lists(v: Validator, doc: dict, key: str, what: str) -> dict[str, list]:
+    """A mapping of named, non-empty lists (``constraint_sets``, ``plan_rule_sets``), not yet parsed."""
+    raw = doc.get(key) or {}
+    if not isinstance(raw, dict):
+        raise v.fail(key, f"expected a mapping of named lists of {what}")
+    for name, items in raw.items():
+        if not isinstance(items, list) or not items:
+            raise v.fail(f"{key}.{name}", f"expected a non-empty list of {what}")
+    return {str(name): items for name, items in raw.items()}
+
+
 def parse_protocol(data: Any, source: str) -> Protocol:
     """Validate a protocol document (a plain mapping, e.g. parsed YAML) and build its model.
 
@@ -321,7 +333,7 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     ``sha256`` are the library's to set.
     """
     v = Validator(source)
-    doc = v.mapping(data, None, required={"schema", "id", "title", "source", "arms"}, optional={"version", "constraint_sets", "structures", "radiotherapy"})
+    doc = v.mapping(data, None, required={"schema", "id", "title", "source", "arms"}, optional={"version", "constraint_sets", "plan_rule_sets", "structures", "radiotherapy"})
     if doc["schema"] != SCHEMA:
         raise v.fail("schema", f"expected {SCHEMA!r}, got {doc['schema']!r}")
     protocol_id = v.identifier(doc["id"], "id")
@@ -335,14 +347,14 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     else:
         structures = {}
 
-    constraint_sets: dict[str, list[Constraint]] = {}
-    raw_sets = doc.get("constraint_sets") or {}
-    if not isinstance(raw_sets, dict):
-        raise v.fail("constraint_sets", "expected a mapping of named lists of constraints")
-    for set_name, items in raw_sets.items():
-        if not isinstance(items, list) or not items:
-            raise v.fail(f"constraint_sets.{set_name}", "expected a non-empty list of constraints")
-        constraint_sets[str(set_name)] = [parse_constraint(v, item, f"constraint_sets.{set_name}[{i}]", structures) for i, item in enumerate(items)]
+    constraint_sets = {
+        name: [parse_constraint(v, item, f"constraint_sets.{name}[{i}]", structures) for i, item in enumerate(items)]
+        for name, items in _named_lists(v, doc, "constraint_sets", "constraints").items()
+    }
+    rule_sets = {
+        name: parse_plan_rules(v, items, f"plan_rule_sets.{name}", structures)
+        for name, items in _named_lists(v, doc, "plan_rule_sets", "plan rules").items()
+    }
 
     arms: dict[str, Arm] = {}
     if not isinstance(doc["arms"], dict) or not doc["arms"]:
@@ -350,13 +362,13 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     for arm_id, body in doc["arms"].items():
         entry = f"arms.{arm_id}"
         v.identifier(arm_id, entry)
-        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "constraints", "radiotherapy"})
+        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "constraints", "radiotherapy", "plan_rules"})
         if not protocol_rt or not _radiotherapy(v, body, f"{entry}.radiotherapy"):
             if not protocol_rt and "radiotherapy" in body:
                 raise v.fail(f"{entry}.radiotherapy", "the protocol already says radiotherapy: none for every arm")
-            given = [key for key in ("prescriptions", "constraints") if body.get(key)]
+            given = [key for key in ("prescriptions", "constraints", "plan_rules") if body.get(key)]
             if given:
-                raise v.fail(f"{entry}.{given[0]}", "an arm without radiotherapy (radiotherapy: none) has no prescriptions or constraints")
+                raise v.fail(f"{entry}.{given[0]}", "an arm without radiotherapy (radiotherapy: none) has no prescriptions or constraints, nor plan rules")
             arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), (), (), radiotherapy=False)
             continue
         missing = [key for key in ("prescriptions", "constraints") if key not in body]
@@ -394,7 +406,8 @@ def parse_protocol(data: Any, source: str) -> Protocol:
                         f"{entry}.constraints ({c.id})",
                         f"metric {c.metric.text} is relative to a prescription, but the arm prescribes none to {reference}",
                     )
-        arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints))
+        plan_rules = parse_plan_rules(v, body.get("plan_rules"), f"{entry}.plan_rules", structures, rule_sets)
+        arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints), plan_rules=plan_rules)
 
     return Protocol(
         id=protocol_id,
