@@ -181,3 +181,52 @@ def test_bad_phases_name_the_entry(arm, entry, words):
     with pytest.raises(ProtocolError) as caught:
         parse_protocol(document(arm), "f.yaml")
     assert f"f.yaml: {entry}:" in str(caught.value) and words in str(caught.value)
+
+
+# --------------------------------------------------------------------------- batch --sum
+
+
+def course_plans(folder: Path, patient_id: str, labels: list[tuple[str, float, int, str]]) -> list[Case]:
+    """Plans of one patient on one structure set: (label, Gy to the PTV, fractions, RTPlanDate) each; the dose of
+    each is its share of the flat course dose.  Files are named so that their order is not the plans' dates."""
+    cases: list[Case] = []
+    for n, (label, gy, fractions, date) in enumerate(labels):
+        first = cases[0] if cases else None
+        case = Case(ROIS, dose=lambda x, y, z, gy=gy: course(x, y, z) * gy / 50.4, prescriptions=[("PTV", gy)], fractions=fractions,
+                    plan_label=label, **({"frame_uid": first.frame_uid, "study_uid": first.study_uid} if first else {}))
+        for ds in (case.plan, case.structure_set, case.rt_dose):
+            ds.PatientID = patient_id
+        case.plan.RTPlanDate, case.plan.RTPlanTime = date, "120000"
+        if first is not None:
+            case.plan.ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID = first.structure_set.SOPInstanceUID
+        else:
+            case.structure_set.save_as(folder / "RS.dcm", enforce_file_format=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        case.plan.save_as(folder / f"RP_{9 - n}.dcm", enforce_file_format=True)
+        case.rt_dose.save_as(folder / f"RD_{9 - n}.dcm", enforce_file_format=True)
+        cases.append(case)
+    return cases
+
+
+def test_batch_sum_groups_the_phase_plans_of_one_patient_into_one_course(tmp_path):
+    roots = tmp_path / "in"
+    (roots / "a").mkdir(parents=True)
+    course_plans(roots / "a", "A", [("PHASE1", 45.0, 25, "20240101"), ("BOOST", 5.4, 3, "20240201")])
+    (roots / "b").mkdir()
+    course_plans(roots / "b", "B", [("P1", 45.0, 25, "20240101"), ("P2", 5.4, 3, "20240201"), ("REPLAN", 5.4, 3, "20240202")])
+    grouped_plan(roots / "c", [(25, 45.0), (3, 5.4)])
+    out = tmp_path / "out"
+    result = rtcheck("batch", roots, *SEQUENTIAL, "--out", out, "--sum", "--jobs", "1")
+    assert result.exit_code == 2, result.output  # patient B's plans cannot be grouped
+    rows = {row["patient_id"]: row for row in json.loads((out / "summary.json").read_text())["plans"]}
+    assert rows["A"]["plan_label"] == "PHASE1 + BOOST" and rows["A"]["verdict"] == "per_protocol"
+    assert any("checked as one course, in this phase order" in n for n in rows["A"]["notes"])
+    report = json.loads((out / rows["A"]["report_json"]).read_text())
+    assert by_id(report)["rx-phase2-ptv-total-dose"]["value"] == pytest.approx(5.4) and by_id(report)["rx-ptv-fractions"]["value"] == 28
+    assert rows["B"]["verdict"] == "error" and "3 RT Plans of patient 'B'" in rows["B"]["error"]
+    assert "arm sequential has 2 phases" in rows["B"]["error"] and "ambiguous" in rows["B"]["error"]
+    assert rows["TEST-1"]["verdict"] == "per_protocol"  # one plan with two fraction groups, checked alone
+    # Without --sum every plan of A is a course missing a phase.
+    plain = rtcheck("batch", roots / "a", *SEQUENTIAL, "--out", tmp_path / "plain", "--jobs", "1")
+    assert plain.exit_code == 1
+    assert rtcheck("batch", roots / "a", "--protocol", "escc-induction-icrt-ccrt", "--arm", "cr-pr", "--out", tmp_path / "x", "--sum").exit_code == 2
