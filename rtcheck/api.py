@@ -170,7 +170,7 @@ def dvh_statistics(
                 raise SelectionError(f"--structure {name!r} matches no ROI; ROIs: {', '.join(r.name for r in rois)}")
             wanted.extend(h for h in hits if h not in wanted)
         rois = wanted
-    cache = DvhCache(plan_set.dose, plan_set.structure_set.typical_plane_spacing_mm(), engine)
+    cache = DvhCache(plan_set.dose, engine, slice_positions_mm=plan_set.slice_positions_mm)
     biological = None
     if any(m.biology is not None for m in parsed):
         from rtcheck.grading.statistics import BiologicalDvhs, course_fractions

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from datetime import datetime, timezone
 
 import click
@@ -33,6 +34,14 @@ def _fail(message: str) -> None:
 
 def _warn(message: str) -> None:
     click.echo(f"rtcheck: warning: {message}", err=True)
+
+
+def _library_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    parts = os.path.normpath(str(filename)).split(os.sep)
+    # The library's name: the folder under site-packages (numpy, pydicom), else the file's folder.
+    packages = [i for i, part in enumerate(parts) if part in ("site-packages", "dist-packages")]
+    source = parts[packages[-1] + 1] if packages and packages[-1] + 1 < len(parts) else (parts[-2] if len(parts) > 1 else str(filename))
+    _warn(f"{source} ({category.__name__}): {' '.join(str(message).split())}")
 
 
 def _paint(text: str, status: Status) -> str:
@@ -80,7 +89,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # A library's warning (pydicom, numpy) becomes one line of rtcheck's, never a multi-line dump.
+                warnings.showwarning = _library_warning
+                return super().invoke(ctx)
         except RtcheckError as exc:
             _fail(str(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):

@@ -12,12 +12,12 @@ checked as linked (:func:`rtcheck.api.check_linked_set`), not linked again.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtcheck.dicom.references import LinkedSet, Linking, ObjectReferences, group_courses, link, read_references
-from rtcheck.errors import DamagedFileError, InputError
+from rtcheck.dicom.walk import walk_inputs
+from rtcheck.errors import DamagedFileError, InputError, UnreadableError
 
 
 @dataclass(frozen=True)
@@ -62,25 +62,6 @@ class Discovery:
     unassigned: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     files_read: int = 0
-
-
-def _iter_files(roots: list[Path]) -> list[Path]:
-    seen: set[Path] = set()
-    found: list[Path] = []
-    for root in roots:
-        if root.is_file():
-            candidates = [root]
-        else:
-            candidates = []
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames.sort()
-                candidates.extend(Path(dirpath) / name for name in sorted(filenames))
-        for path in candidates:
-            resolved = path.resolve()
-            if resolved not in seen:
-                seen.add(resolved)
-                found.append(path)
-    return found
 
 
 def _plan_set_files(linked: LinkedSet) -> PlanSetFiles:
@@ -155,6 +136,10 @@ def _course_sets(linking: Linking, phases: frozenset[int], arm: str) -> list[Pla
     return sets
 
 
+def _unusable(path: Path, error: str) -> PlanSetFiles:
+    return PlanSetFiles(key=str(path), patient_id="", plan_label="", plan_uid="", files=(str(path),), error=error)
+
+
 def sort_key(plan_set: PlanSetFiles) -> tuple[str, str, str, str]:
     return (plan_set.patient_id, plan_set.plan_label, plan_set.plan_uid, plan_set.plan_file)
 
@@ -164,23 +149,23 @@ def discover(roots: list[str | Path], *, course_phases: frozenset[int] = frozens
 
     ``course_phases`` (``batch --sum``): the numbers of phases of arm ``arm``; the plans of one patient, Frame of
     Reference and structure set are then grouped into courses (see :func:`_course_sets`).
-    Files are opened read-only and only their headers are read.  A root that
-    does not exist raises ``InputError``.
+    Files are opened read-only and only their headers are read (the one walk,
+    :func:`rtcheck.dicom.walk.walk_inputs`).  A root that does not exist raises
+    ``InputError``; a folder or file the system refuses to read, or a damaged RT
+    file, becomes a set with an ``error``: a plan may lie in it.
     """
-    paths = [Path(r) for r in roots]
-    for root in paths:
-        if not root.exists():
-            raise InputError(root, "no such file or directory")
-    discovery = Discovery()
+    walk = walk_inputs(list(roots))
+    discovery = Discovery(skipped=list(walk.notes))
     objects: list[ObjectReferences] = []
-    damaged: list[PlanSetFiles] = []
-    for path in _iter_files(paths):
+    damaged = [_unusable(path, f"{path}: {reason}") for path, reason in walk.unreadable]
+    for walked in walk.files:
+        path = walked.path
         discovery.files_read += 1
         try:
             described = read_references(path)
-        except DamagedFileError as exc:
+        except (DamagedFileError, UnreadableError) as exc:
             # It may be the plan or dose of a set: never skip it silently.
-            damaged.append(PlanSetFiles(key=str(path), patient_id="", plan_label="", plan_uid="", files=(str(path),), error=str(exc)))
+            damaged.append(_unusable(path, str(exc)))
             continue
         except InputError as exc:
             discovery.skipped.append(f"{path}: skipped, {exc.reason}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from rtcheck.dicom.dose import DoseGrid
@@ -32,6 +33,8 @@ class PlanSet:
     notes: list[str] = field(default_factory=list)
     # Doses given besides the one used (e.g. BEAM doses besides the PLAN dose), compared with it.
     dose_comparisons: list[DoseComparison] = field(default_factory=list)
+    # The CT's slice positions (z, mm) in the structure set's frame, when the CT is among the inputs.
+    slice_positions_mm: np.ndarray | None = None
 
 
 def _check_frames(plan: Plan | None, structure_set: StructureSet, dose: DoseGrid) -> list[str]:
@@ -74,6 +77,7 @@ class LoadedInputs:
     inventory: Inventory
     linking: Linking
     plans: dict[str, Plan] = field(default_factory=dict)  # by SOP Instance UID
+    roots: tuple[str, ...] = ()  # the files and folders given, named by errors about the inputs as a whole
 
     @property
     def skipped(self) -> list[str]:
@@ -95,7 +99,9 @@ def load_inputs(paths: list[str | Path]) -> LoadedInputs:
     """Scan files and folders, link the RT objects found into plan sets and parse every linked RT Plan."""
     inventory = scan(paths)
     described = [describe(o.dataset, o.path) for o in inventory.objects]
-    return _parsed(inventory, link(d for d in described if d is not None))
+    inputs = _parsed(inventory, link(d for d in described if d is not None))
+    inputs.roots = tuple(str(p) for p in paths)
+    return inputs
 
 
 def load_linked(linked: LinkedSet, *more: LinkedSet) -> LoadedInputs:
@@ -105,6 +111,11 @@ def load_linked(linked: LinkedSet, *more: LinkedSet) -> LoadedInputs:
     objects = {o.path: o for s in (linked, *more) for o in s.objects}
     inventory = Inventory([DicomObject(o.kind, o.path, read_dataset(o.path, stop_before_pixels=True)) for o in objects.values()])
     return _parsed(inventory, Linking(sets=[linked, *more]))
+
+
+def _inputs_named(inputs: LoadedInputs) -> str | None:
+    """The inputs given, for an error about them as a whole (every error names its files)."""
+    return ", ".join(inputs.roots) or None
 
 
 def _skipped_hint(inputs: LoadedInputs) -> str:
@@ -118,7 +129,7 @@ def select_sets(inputs: LoadedInputs, selector: str | None) -> list[LinkedSet]:
     """The sets of all plans, or of those whose SOP Instance UID or label equals ``selector``."""
     sets = inputs.linking.sets
     if not sets:
-        raise MissingObjectError(None, "no RT Plan among the inputs" + _skipped_hint(inputs))
+        raise MissingObjectError(_inputs_named(inputs), "no RT Plan among the inputs" + _skipped_hint(inputs))
     if selector is None:
         return sets
     chosen = [s for s in sets if selector in (s.plan.sop_instance_uid, s.plan.plan_label)]
@@ -197,11 +208,11 @@ def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> Pla
     doses = [d for d in (describe(o.dataset, o.path) for o in inputs.inventory.of_kind(RTObjectKind.DOSE)) if d is not None]
     if len(structure_sets) != 1:
         if not structure_sets:
-            raise MissingObjectError(None, "no RT Structure Set among the inputs" + _skipped_hint(inputs))
+            raise MissingObjectError(_inputs_named(inputs), "no RT Structure Set among the inputs" + _skipped_hint(inputs))
         listing = ", ".join(str(s.path) for s in structure_sets)
         raise SelectionError(f"several RT Structure Sets and no RT Plan to choose between them ({listing}); pass one")
     if not doses:
-        raise MissingObjectError(None, "no RT Dose among the inputs" + _skipped_hint(inputs))
+        raise MissingObjectError(_inputs_named(inputs), "no RT Dose among the inputs" + _skipped_hint(inputs))
     structure_set = parse_structure_set(structure_sets[0].dataset, structure_sets[0].path)
     course = course_dose(None, doses)
     notes = course.notes + _check_frames(None, structure_set, course.grid)

@@ -417,6 +417,7 @@ class Lacking(str, enum.Enum):
     STRUCTURE_SET = "structure set"  # the referenced structure set is not among the inputs
     DOSE = "dose"  # no RT Dose references the plan
     BEAM_DOSES = "beam doses"  # BEAM doses do not cover every beam of the plan
+    DOUBLED_BEAM_DOSE = "doubled beam dose"  # two BEAM doses are of one beam: summing them would count it twice
 
 
 @dataclass(frozen=True)
@@ -475,6 +476,24 @@ def _beam_dose_gap(linked: LinkedSet) -> Gap | None:
     return beam_dose_gap(linked.plan, linked.doses)
 
 
+def _doubled_beam_gap(linked: LinkedSet) -> Gap | None:
+    """Two BEAM doses of one beam (by their Referenced Beam Sequence): summed, that beam would count twice,
+    and which of them is right cannot be told; no further file can mend it."""
+    seen: dict[int, ObjectReferences] = {}
+    for dose in linked.doses:
+        if dose.summation_type != "BEAM":
+            continue
+        for beam in dict.fromkeys(dose.referenced_beams):
+            if beam in seen:
+                return Gap(
+                    Lacking.DOUBLED_BEAM_DOSE, dose.path,
+                    f"RT Dose {dose.sop_instance_uid} and {seen[beam].path} are both BEAM doses of beam {beam} of "
+                    f"{linked.plan.plan_description}; pass only one", error=LinkError,
+                )
+            seen[beam] = dose
+    return None
+
+
 def gaps(linked: LinkedSet) -> list[Gap]:
     """What ``linked`` lacks to be checked, in the order a check reports it: the first gap is its error."""
     plan = linked.plan
@@ -495,4 +514,7 @@ def gaps(linked: LinkedSet) -> list[Gap]:
     beam_gap = _beam_dose_gap(linked)
     if beam_gap is not None:
         found.append(beam_gap)
+    doubled = _doubled_beam_gap(linked)
+    if doubled is not None:
+        found.append(doubled)
     return found

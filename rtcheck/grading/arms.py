@@ -62,9 +62,10 @@ def choose_arm(plan_set: PlanSet, protocol: Protocol, options: CheckOptions = Ch
     reasons = {arm_id: _arm_mismatch(arm, plan_set, protocol, options) for arm_id, arm in protocol.arms.items()}
     candidates = [arm_id for arm_id, reason in reasons.items() if reason is None]
     label = plan_set.plan.label if plan_set.plan else ""
+    where = f"{plan_set.plan.path}: " if plan_set.plan else ""  # every error names its file
     if len(candidates) == 1:
         return candidates[0], f"arm {candidates[0]} chosen automatically: the only arm whose prescriptions match the plan's"
     if candidates:
-        raise ArmSelectionError(f"--arm auto: plan {label} matches several arms of {protocol.id} ({', '.join(candidates)}); choose one with --arm")
+        raise ArmSelectionError(f"{where}--arm auto: plan {label} matches several arms of {protocol.id} ({', '.join(candidates)}); choose one with --arm")
     listing = "; ".join(f"{arm_id}: {reason}" for arm_id, reason in reasons.items())
-    raise ArmSelectionError(f"--arm auto: plan {label} matches no arm of {protocol.id} ({listing}); choose one with --arm")
+    raise ArmSelectionError(f"{where}--arm auto: plan {label} matches no arm of {protocol.id} ({listing}); choose one with --arm")

@@ -54,7 +54,7 @@ def check_plan_set(
         name: target.total_dose_gy for name, (target, _) in paired.items()
         if target.total_dose_gy and (rx := arm.prescription_for(name)) is not None and rx.total_dose_gy is None
     }
-    cache = DvhCache(plan_set.dose, plan_set.structure_set.typical_plane_spacing_mm(), options.engine)
+    cache = DvhCache(plan_set.dose, options.engine, slice_positions_mm=plan_set.slice_positions_mm)
     # The physical DVH of each constrained structure, by the protocol's name (several names may share a shape).
     dvhs: dict[str, DoseVolumeHistogram] = {}
     dvh_errors: dict[str, str] = {}
