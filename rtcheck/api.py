@@ -12,6 +12,7 @@ what it reads; ``batch`` and ``listen`` link while they find sets and pass each 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +88,19 @@ def check_linked_set(
     :func:`rtcheck.dicom.references.link`) against ``arm`` of ``protocol``: its files are read, not linked again."""
     protocol = checkable_protocol(protocol, arm, options)
     return _check_linked(linked, load_linked(linked), protocol, arm, options, input_notes=[])
+
+
+def check_linked_course(
+    sets: Sequence[LinkedSet], protocol: str | Protocol, arm: str, *, options: CheckOptions = CheckOptions()
+) -> CheckResult:
+    """Check the plan sets ``sets`` (two or more, in phase order, as :func:`rtcheck.dicom.references.group_courses`
+    grouped them for batch) as one course, like ``rtcheck check --sum``: their files are read, not linked again."""
+    protocol = checkable_protocol(protocol, arm, options)
+    inputs = load_linked(*sets)
+    plan_set = build_plan_sum(list(sets), inputs)
+    chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
+    notes = [*(n for s in sets for n in s.notes), *([note] if note else [])]
+    return check_plan_set(plan_set, protocol, chosen, options, input_notes=notes)
 
 
 def _check_linked(

@@ -227,7 +227,9 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare
 @click.option("--map", "structure_map", multiple=True, metavar="STRUCTURE=ROI",
               help="Use this ROI (exact name) for a protocol structure; repeatable.")
 @click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
-def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_scheduler, fail_on, structure_map, db_url):
+@click.option("--sum", "sum_plans", is_flag=True,
+              help="Check the RT Plans of one patient, Frame of Reference and structure set as one course when the arm has as many phases.")
+def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_scheduler, fail_on, structure_map, db_url, sum_plans):
     """Check every plan found under ROOTS, grouping files into plan sets by UID references.
 
     Exit 2 if any set could not be checked (its row in the summary says why), else 1 or 0 as `check`.
@@ -255,7 +257,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
         outcome = run_batch(
             list(roots), protocol_id, arm, out_dir, jobs=jobs, html=html, anonymize=anonymize,
             options=CheckOptions(structure_map=_parse_map(structure_map)), dask_scheduler=dask_scheduler,
-            on_start=start, on_row=lambda row: bar.update(1) if bar is not None else None, on_record=stored,
+            on_start=start, on_row=lambda row: bar.update(1) if bar is not None else None, on_record=stored, sum_plans=sum_plans,
         )
     finally:
         if bar is not None:

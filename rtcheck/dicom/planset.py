@@ -113,11 +113,13 @@ def load_inputs(paths: list[str | Path]) -> LoadedInputs:
     return inputs
 
 
-def load_linked(linked: LinkedSet) -> LoadedInputs:
-    """Read the files of a set linked already (by batch discovery or the listener's catalogue), without
-    linking again; a file that cannot be read raises as ``rtcheck check`` does."""
-    inventory = Inventory([DicomObject(o.kind, o.path, read_dataset(o.path, stop_before_pixels=True)) for o in linked.objects])
-    return _parsed(inventory, Linking(sets=[linked]))
+def load_linked(linked: LinkedSet, *more: LinkedSet) -> LoadedInputs:
+    """Read the files of a set linked already (by batch discovery or the listener's catalogue), or of several
+    (the plans of one course; a file they share read once), without linking again; a file that cannot be read
+    raises as ``rtcheck check`` does."""
+    objects = {o.path: o for s in (linked, *more) for o in s.objects}
+    inventory = Inventory([DicomObject(o.kind, o.path, read_dataset(o.path, stop_before_pixels=True)) for o in objects.values()])
+    return _parsed(inventory, Linking(sets=[linked, *more]))
 
 
 def _inputs_named(inputs: LoadedInputs) -> str | None:

@@ -49,11 +49,13 @@ __all__ = [
     "LINK_TAGS",
     "Gap",
     "Lacking",
+    "CourseGroup",
     "LinkedSet",
     "Linking",
     "ObjectReferences",
     "describe",
     "gaps",
+    "group_courses",
     "link",
     "beam_dose_gap",
     "plans_concerned",
@@ -67,6 +69,8 @@ LINK_TAGS = (
     "PatientID",
     "FrameOfReferenceUID",
     "RTPlanLabel",
+    "RTPlanDate",
+    "RTPlanTime",
     "ReferencedStructureSetSequence",
     "BeamSequence",
     "IonBeamSequence",
@@ -100,6 +104,8 @@ class ObjectReferences:
     summation_type: str = ""
     fraction_group: int | None = None
     referenced_beams: tuple[int, ...] = ()
+    plan_date: str = ""  # RTPlanDate (DA) and RTPlanTime (TM) as written: the order of a course's plans
+    plan_time: str = ""
 
     @property
     def structure_set_uid(self) -> str:
@@ -154,6 +160,8 @@ def describe(ds: Dataset, path: str | Path) -> ObjectReferences | None:
         return replace(
             described,
             plan_label=str(ds.get("RTPlanLabel", "") or ""),
+            plan_date=str(ds.get("RTPlanDate", "") or ""),
+            plan_time=str(ds.get("RTPlanTime", "") or ""),
             structure_set_uids=_uids(ds.get("ReferencedStructureSetSequence") or []),
             beam_numbers=_ints(b.get("BeamNumber") for b in beams),
             dose_free_beams=_ints(
@@ -344,6 +352,48 @@ def link(objects: Iterable[ObjectReferences]) -> Linking:
         elif kind is RTObjectKind.STRUCTURE_SET and uid not in referenced_structure_sets:
             linking.unreferenced_structure_sets.extend(copies)
     return linking
+
+
+@dataclass(frozen=True)
+class CourseGroup:
+    """The RT Plans that may form one course (the phases of an arm, e.g. a plan and its sequential boost): those of
+    one patient, Frame of Reference and RT Structure Set, in delivery order (RTPlanDate, RTPlanTime, then label
+    and SOP Instance UID).  ``error`` (one line) says why a plan cannot be grouped with others."""
+
+    sets: tuple[LinkedSet, ...]
+    error: str = ""
+
+    @property
+    def description(self) -> str:
+        return ", ".join(s.plan.plan_description for s in self.sets)
+
+
+def _course_order(linked: LinkedSet) -> tuple[str, str, str, str]:
+    plan = linked.plan
+    return (plan.plan_date, plan.plan_time, plan.plan_label, plan.sop_instance_uid)
+
+
+def group_courses(sets: Iterable[LinkedSet]) -> list[CourseGroup]:
+    """Group the plan sets ``sets`` into courses: one group per patient ID + Frame of Reference UID + referenced
+    RT Structure Set UID (the keys a plan sum needs to be one course, :mod:`rtcheck.dicom.plansum`).  A set that
+    does not link (``error``), or whose plan lacks one of the keys, is a group of its own, with the set's error
+    or the key it lacks as ``error``.  Groups are in the order their first plan came."""
+    groups: dict[tuple[str, str, str], list[LinkedSet]] = {}
+    order: list[CourseGroup | tuple[str, str, str]] = []
+    for linked in sets:
+        plan = linked.plan
+        lacking = [what for what, value in (("a Patient ID", plan.patient_id), ("a Frame of Reference UID", plan.frame_of_reference_uid),
+                                             ("one RT Structure Set", plan.structure_set_uid)) if not value]
+        if linked.error or lacking:
+            reason = linked.error or f"{plan.path}: {plan.plan_description} names no {' or '.join(lacking)}: it cannot be grouped into a course"
+            order.append(CourseGroup((linked,), reason))
+            continue
+        key = (plan.patient_id, plan.frame_of_reference_uid, plan.structure_set_uid)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(linked)
+    return [item if isinstance(item, CourseGroup) else CourseGroup(tuple(sorted(groups[item], key=_course_order))) for item in order]
 
 
 def plans_concerned(instance: ObjectReferences, objects: Iterable[ObjectReferences]) -> list[str]:

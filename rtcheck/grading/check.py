@@ -14,6 +14,7 @@ from rtcheck.grading.constraints import constraint_outcome
 from rtcheck.grading.dvh_cache import DvhCache, unusable_reason
 from rtcheck.grading.integrity import integrity_checks
 from rtcheck.grading.options import CheckOptions, CheckSelection
+from rtcheck.grading.phases import phase_checks
 from rtcheck.grading.prescriptions import pair_prescriptions, prescription_checks, unlisted_checks
 from rtcheck.grading.site_prescription import site_dose_notes
 from rtcheck.grading.tps import compare_check_with_tps
@@ -42,9 +43,15 @@ def check_plan_set(
     used = [rx.target for rx in arm.prescriptions] + [c.structure for c in arm.constraints] if graded_dvh else []
     matches = {name: resolve_structure(name, protocol.structures, plan_set.structure_set, overrides) for name in dict.fromkeys(used)}
 
-    paired = pair_prescriptions(arm, plan.targets, matches, protocol) if graded_dvh else {}
-    checks: list[CheckOutcome] = prescription_checks(arm, paired, matches, plan_gap=plan.prescription_gap) if graded_dvh else []
-    checks += unlisted_checks(arm, plan, paired) if graded_dvh else []
+    paired = pair_prescriptions(arm.prescriptions, plan.targets, matches, protocol) if graded_dvh else {}
+    phase_notes: list[str] = []
+    checks: list[CheckOutcome] = []
+    if graded_dvh and arm.phases:
+        # An arm with phases: the plan's fraction groups (or plans of a sum) paired with them (rtcheck.grading.phases).
+        checks, phase_notes = phase_checks(arm, plan, matches, protocol)
+    elif graded_dvh:
+        checks = prescription_checks(arm.prescriptions, paired, matches, plan_gap=plan.prescription_gap)
+        checks += unlisted_checks(arm, plan, paired)
     site_doses = {
         name: target.total_dose_gy for name, (target, _) in paired.items()
         if target.total_dose_gy and (rx := arm.prescription_for(name)) is not None and rx.total_dose_gy is None
@@ -96,7 +103,7 @@ def check_plan_set(
     if not graded_dvh:
         selection_notes.append("checks integrity: the prescriptions and DVH constraints were not checked")
     tps_comparison, tps_notes = compare_check_with_tps(plan, plan_set.dose, summaries, dvhs_by_roi)
-    notes = [*input_notes, *selection_notes, *plan_set.notes, *plan.notes, *site_dose_notes(arm.prescriptions), *overlay_notes(protocol)]
+    notes = [*input_notes, *selection_notes, *plan_set.notes, *plan.notes, *phase_notes, *site_dose_notes(arm.prescriptions), *overlay_notes(protocol)]
     input_files = [str(plan.path), str(plan_set.structure_set.path), *(str(p) for p in plan_set.dose.paths)]
     if biological is not None:
         notes += biological.notes + biological.arm_notes(arm)

@@ -23,11 +23,13 @@ from rtcheck.protocol.model import (
     DoseSetBy,
     Eqd2Window,
     Operation,
+    Phase,
     Prescription,
     Protocol,
     Role,
     StructureSpec,
     Threshold,
+    course_prescriptions,
 )
 
 __all__ = [
@@ -301,6 +303,33 @@ def parse_prescription(v: Validator, raw: Any, entry: str, structures: Mapping[s
     )
 
 
+def _phases(v: Validator, raw: Any, entry: str, structures: Mapping[str, StructureSpec]) -> tuple[Phase, ...]:
+    """``phases:``: two or more phases, in the order they are delivered, each ``{name?, prescriptions}``; every
+    prescription states its dose, and a phase's prescriptions share its number of fractions."""
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise v.fail(entry, "expected a list of two or more phases (an arm with one phase gives prescriptions: instead)")
+    phases = []
+    for number, item in enumerate(raw, start=1):
+        where = f"{entry}[{number - 1}]"
+        body = v.mapping(item, where, required={"prescriptions"}, optional={"name"})
+        name = v.text(body["name"], f"{where}.name") if "name" in body else ""
+        raw_rx = body["prescriptions"]
+        if not isinstance(raw_rx, list) or not raw_rx:
+            raise v.fail(f"{where}.prescriptions", "expected a non-empty list of prescriptions")
+        prescriptions = [parse_prescription(v, rx, f"{where}.prescriptions[{i}]", structures) for i, rx in enumerate(raw_rx)]
+        for i, rx in enumerate(prescriptions):
+            if rx.dose_set_by is not DoseSetBy.TRIAL:
+                raise v.fail(f"{where}.prescriptions[{i}].dose_set_by", "a phase's prescription states its dose (dose_set_by: site is for an arm without phases)")
+        targets = [rx.target for rx in prescriptions]
+        if len(set(targets)) != len(targets):
+            raise v.fail(f"{where}.prescriptions", "a target has more than one prescription in one phase")
+        fractions = sorted({rx.fractions for rx in prescriptions if rx.fractions is not None})
+        if len(fractions) > 1:
+            raise v.fail(f"{where}.prescriptions", f"a phase's prescriptions are delivered together in one number of fractions, got {', '.join(map(str, fractions))}")
+        phases.append(Phase(number, name, tuple(prescriptions)))
+    return tuple(phases)
+
+
 def _radiotherapy(v: Validator, body: dict, entry: str) -> bool:
     """``radiotherapy: none`` -> False; absent -> True (the protocol or arm gives radiotherapy)."""
     if "radiotherapy" not in body:
@@ -362,22 +391,29 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     for arm_id, body in doc["arms"].items():
         entry = f"arms.{arm_id}"
         v.identifier(arm_id, entry)
-        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "constraints", "radiotherapy", "plan_rules"})
+        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "phases", "constraints", "radiotherapy", "plan_rules"})
         if not protocol_rt or not _radiotherapy(v, body, f"{entry}.radiotherapy"):
             if not protocol_rt and "radiotherapy" in body:
                 raise v.fail(f"{entry}.radiotherapy", "the protocol already says radiotherapy: none for every arm")
-            given = [key for key in ("prescriptions", "constraints", "plan_rules") if body.get(key)]
+            given = [key for key in ("prescriptions", "phases", "constraints", "plan_rules") if body.get(key)]
             if given:
                 raise v.fail(f"{entry}.{given[0]}", "an arm without radiotherapy (radiotherapy: none) has no prescriptions or constraints, nor plan rules")
             arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), (), (), radiotherapy=False)
             continue
-        missing = [key for key in ("prescriptions", "constraints") if key not in body]
+        if "prescriptions" in body and "phases" in body:
+            raise v.fail(f"{entry}.phases", "an arm gives prescriptions: (one phase) or phases:, not both")
+        missing = [key for key in ("prescriptions", "constraints") if key not in body and not (key == "prescriptions" and "phases" in body)]
         if missing:
             raise v.fail(entry, f"missing key(s): {', '.join(missing)} (or radiotherapy: none)")
-        raw_rx = body["prescriptions"]
-        if not isinstance(raw_rx, list):
-            raise v.fail(f"{entry}.prescriptions", "expected a list (empty when the arm has no radiotherapy)")
-        prescriptions = [parse_prescription(v, item, f"{entry}.prescriptions[{i}]", structures) for i, item in enumerate(raw_rx)]
+        phases: tuple[Phase, ...] = ()
+        if "phases" in body:
+            phases = _phases(v, body["phases"], f"{entry}.phases", structures)
+            prescriptions = list(course_prescriptions(phases))
+        else:
+            raw_rx = body["prescriptions"]
+            if not isinstance(raw_rx, list):
+                raise v.fail(f"{entry}.prescriptions", "expected a list (empty when the arm has no radiotherapy)")
+            prescriptions = [parse_prescription(v, item, f"{entry}.prescriptions[{i}]", structures) for i, item in enumerate(raw_rx)]
         targets = [rx.target for rx in prescriptions]
         if len(set(targets)) != len(targets):
             raise v.fail(f"{entry}.prescriptions", "a target has more than one prescription")
@@ -407,7 +443,9 @@ def parse_protocol(data: Any, source: str) -> Protocol:
                         f"metric {c.metric.text} is relative to a prescription, but the arm prescribes none to {reference}",
                     )
         plan_rules = parse_plan_rules(v, body.get("plan_rules"), f"{entry}.plan_rules", structures, rule_sets)
-        arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints), plan_rules=plan_rules)
+        arms[str(arm_id)] = Arm(
+            str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints), plan_rules=plan_rules, phases=phases
+        )
 
     return Protocol(
         id=protocol_id,
