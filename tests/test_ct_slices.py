@@ -20,7 +20,7 @@ from pydicom.uid import generate_uid
 
 from cli_helpers import by_id, check_json, rtcheck
 from dicom_factory import Case, RoiShape
-from rtcheck.api import check_paths
+from rtcheck.api import check_paths, dvh_statistics
 from rtcheck.net.catalog import Catalog, describe_instance
 from rtcheck.protocol.schema import parse_protocol
 from rtcheck.results import Status
@@ -164,3 +164,13 @@ def test_the_listener_catalogue_links_the_ct_to_its_plan(tmp_path):
     stored = catalog.plan_files(plan_uid)
     assert stored is not None and not stored.missing and len(stored.linked.images) == len(CT_Z)
     assert set(stored.paths) == set(files)  # a report older than a CT image is stale
+
+
+def test_dvh_uses_the_slice_positions_with_or_without_a_plan(tmp_path):
+    _case().write_ct(tmp_path, CT_Z)
+    with_plan, notes = dvh_statistics([tmp_path], structures=["Node"])
+    assert any("slice positions of CT series" in n for n in notes)
+    (tmp_path / "RP.dcm").unlink()
+    without_plan, notes = dvh_statistics([tmp_path], structures=["Node"])
+    assert any("slice positions of CT series" in n for n in notes)
+    assert with_plan[0].volume_cc == without_plan[0].volume_cc == pytest.approx(AREA_MM2 * 11.0 / 1000, rel=1e-2)

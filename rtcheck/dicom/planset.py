@@ -243,7 +243,12 @@ def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> Pla
         raise SelectionError(f"several RT Structure Sets and no RT Plan to choose between them ({listing}); pass one")
     if not doses:
         raise MissingObjectError(_inputs_named(inputs), "no RT Dose among the inputs" + _skipped_hint(inputs))
-    structure_set = parse_structure_set(structure_sets[0].dataset, structure_sets[0].path)
+    chosen = structure_sets[0]
+    structure_set = parse_structure_set(chosen.dataset, chosen.path)
     course = course_dose(None, doses)
     notes = course.notes + _check_frames(None, structure_set, course.grid)
-    return PlanSet(plan=None, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons)
+    drawn_on = group_series(list(drawn_images(describe(chosen.dataset, chosen.path), inputs.images)))
+    identity = identity_of(chosen.dataset, chosen.path, RTObjectKind.STRUCTURE_SET.value)
+    positions, slice_note = slice_positions(drawn_on, identity, course.grid.frame_of_reference_uid)
+    return PlanSet(plan=None, structure_set=structure_set, dose=course.grid, notes=notes + ([slice_note] if slice_note else []),
+                   dose_comparisons=course.comparisons, slice_positions_mm=positions)
