@@ -402,9 +402,9 @@ def group_courses(sets: Iterable[LinkedSet]) -> list[CourseGroup]:
     for linked in sets:
         plan = linked.plan
         lacking = [what for what, value in (("a Patient ID", plan.patient_id), ("a Frame of Reference UID", plan.frame_of_reference_uid),
-                                             ("one RT Structure Set", plan.structure_set_uid)) if not value]
+                                             ("exactly one RT Structure Set", plan.structure_set_uid)) if not value]
         if linked.error or lacking:
-            reason = linked.error or f"{plan.path}: {plan.plan_description} names no {' or '.join(lacking)}: it cannot be grouped into a course"
+            reason = linked.error or f"{plan.path}: {plan.plan_description} lacks {' and '.join(lacking)}: it cannot be grouped into a course"
             order.append(CourseGroup((linked,), reason))
             continue
         key = (plan.patient_id, plan.frame_of_reference_uid, plan.structure_set_uid)

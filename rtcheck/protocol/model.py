@@ -287,8 +287,8 @@ class Protocol:
         arms = self.arms.values() if arm_id == "auto" else [self.arm(arm_id)]
         phases = frozenset(len(a.phases) for a in arms if a.phases)
         if not phases:
-            which = f"no arm of {self.id}" if arm_id == "auto" else f"arm {arm_id} of {self.id}"
-            raise SelectionError(f"--sum: {which} has phases; plans are grouped into courses only for an arm whose "
+            which = f"no arm of {self.id} has" if arm_id == "auto" else f"arm {arm_id} of {self.id} has no"
+            raise SelectionError(f"--sum: {which} phases; plans are grouped into courses only for an arm whose "
                                  "protocol declares phases")
         return phases
 
