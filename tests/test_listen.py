@@ -195,6 +195,9 @@ def _scu(ae_title: str = "TPS"):
     ae = AE(ae_title=ae_title)
     ae.requested_contexts = StoragePresentationContexts[:127]
     ae.add_requested_context(Verification)
+    # These tests are about what is stored and checked, not how fast: on a loaded 2-core machine twenty
+    # concurrent senders may wait longer than pynetdicom's default 30 s for a C-STORE response.
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 120
     return ae
 
 
