@@ -109,7 +109,7 @@ def test_synthetic_baseline_is_per_protocol(tmp_path):
     result, document = check_json(tmp_path)
     assert result.exit_code == 0
     assert document["verdict"] == "per_protocol"
-    required = [c for c in document["checks"] if c["required"]]
+    required = [c for c in document["checks"] if c["counts"]]
     assert {c["structure"] for c in required} == {"PTV", "Lungs", "Heart", "SpinalCord"}
     assert all(c["status"] == "per_protocol" for c in required)
 
@@ -316,7 +316,7 @@ def test_roi_without_volume_is_not_evaluated(tmp_path, rois, spoil, structure, r
         assert check["status"] == "not_evaluated" and check["value"] is None
         assert reason in check["message"]
     # Everything else still passes: the verdict is due to this structure alone.
-    others = [c for c in document["checks"] if c["required"] and c not in affected]
+    others = [c for c in document["checks"] if c["counts"] and c not in affected]
     assert others and all(c["status"] == "per_protocol" for c in others)
 
     rows = dvh_json(tmp_path)  # listed with volume 0 and a note, not an error

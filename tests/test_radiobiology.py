@@ -472,14 +472,14 @@ def test_a_constraint_built_in_python_gets_the_alpha_beta_the_loader_would_give(
     from rtcheck.api import check_paths
     from rtcheck.metrics.grammar import parse_metric
     from rtcheck.protocol.library import find_protocol
-    from rtcheck.protocol.model import Constraint, Threshold
+    from rtcheck.protocol.model import Constraint, ConstraintKind, Threshold
 
     protocol = find_protocol("escc-induction-icrt-ccrt")
     arm = protocol.arm("sd-pd")
     ring = dataclasses.replace(protocol.structures["PTV-PGTV"], role="target")  # derived: PTV minus PGTV
     extra = Constraint(
         id="ring-eqd2-max", structure="PTV-PGTV", metric=parse_metric("Max[EQD2Gy]"),
-        per_protocol=Threshold("<=", 100.0, "Gy"), variation_acceptable=None, required=False, source="test",
+        per_protocol=Threshold("<=", 100.0, "Gy"), variation_acceptable=None, kind=ConstraintKind.INFORMATIONAL, source="test",
     )
     changed = dataclasses.replace(
         protocol,

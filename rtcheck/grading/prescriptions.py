@@ -80,7 +80,7 @@ def prescription_checks(
                 per_protocol, var_text = f"{expected:g} Gy {band}", (f"{expected:g} Gy {variation}" if variation else None)
             spec = CheckSpec(
                 id=f"rx-{rx.target.lower()}-{suffix}", kind=CheckKind.PRESCRIPTION, structure=rx.target, roi_name=roi_name,
-                metric=label, unit=unit, per_protocol=per_protocol, variation_acceptable=var_text, required=True, source=rx.source,
+                metric=label, unit=unit, per_protocol=per_protocol, variation_acceptable=var_text, source=rx.source,
             )
             if target is None:
                 outcomes.append(spec.not_evaluated(f"the plan has no prescription for {rx.target}"))

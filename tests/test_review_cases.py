@@ -1,0 +1,111 @@
+"""Clinically common plans a trial's central review would call deviations (issue 13), built with pydicom.
+
+One small thoracic anatomy (cylinders along z, mm): BODY, PTV around a GTV, two lungs, heart,
+spinal cord; each case changes the dose or the contours the way a physicist found rtcheck
+passing a plan it should not, and asserts the verdict a careful reviewer gives.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli_helpers import rtcheck
+from dicom_factory import Case, RoiShape
+from rtcheck.api import check_paths
+from rtcheck.results import CheckResult, Status
+
+PROTOCOL = "escc-induction-icrt-ccrt"
+RX_GY = 50.4
+
+BODY = RoiShape("BODY", radius_mm=(90.0, 70.0), z_range_mm=(-70.0, 70.0), interpreted_type="EXTERNAL")
+PTV = RoiShape("PTV", radius_mm=15.0, z_range_mm=(-30.0, 30.0), interpreted_type="PTV")
+GTV = RoiShape("GTV", radius_mm=7.0, z_range_mm=(-16.0, 16.0), interpreted_type="GTV")
+LUNGS = RoiShape("Lungs", centre_xy_mm=(-45.0, 0.0), radius_mm=20.0, z_range_mm=(-60.0, 60.0), also=(((45.0, 0.0), 20.0),))
+HEART = RoiShape("Heart", centre_xy_mm=(0.0, -45.0), radius_mm=14.0, z_range_mm=(-60.0, 0.0))
+CORD = RoiShape("SpinalCord", centre_xy_mm=(0.0, 45.0), radius_mm=5.0, z_range_mm=(-70.0, 70.0))
+ANATOMY = [BODY, PTV, GTV, LUNGS, HEART, CORD]
+
+
+def _sigmoid(u: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-u))
+
+
+def plateau(x, y, z, radius_mm: float = 15.0, half_length_mm: float = 30.0, centre=(0.0, 0.0)) -> np.ndarray:
+    """1 inside a cylinder (radius + ~6 mm margin), falling off over ~3 mm outside."""
+    r = np.hypot(x - centre[0], y - centre[1])
+    return _sigmoid((radius_mm + 6.0 - r) / 1.2) * _sigmoid((half_length_mm + 6.0 - np.abs(z)) / 1.2)
+
+
+def base_dose(x, y, z) -> np.ndarray:
+    """A compliant 50.4 Gy plan: PTV plateau at 101 %, a low bath elsewhere (cord ~5 Gy)."""
+    bath = 7.0 * np.exp(-np.hypot(x, y) / 40.0) * _sigmoid((45.0 - np.abs(z)) / 5.0)
+    inside = plateau(x, y, z)
+    return RX_GY * 1.01 * inside + bath * (1.0 - inside)
+
+
+def case(rois=None, dose=base_dose, **kwargs) -> Case:
+    grid = dict(grid_spacing_mm=(4.0, 4.0, 4.0), grid_min_mm=(-96.0, -76.0, -76.0), grid_max_mm=(96.0, 76.0, 76.0))
+    grid.update(kwargs)
+    return Case(list(ANATOMY if rois is None else rois), dose=dose, plane_mm=4.0, **grid)
+
+
+def check(tmp_path: Path, c: Case, arm: str = "cr-pr", **options) -> CheckResult:
+    folder = tmp_path / "plan"
+    c.write(folder)
+    [result] = check_paths([folder], PROTOCOL, arm, **options)
+    return result
+
+
+def by_id(result: CheckResult) -> dict:
+    return {c.id: c for c in result.checks}
+
+
+def test_the_base_case_is_per_protocol(tmp_path):
+    result = check(tmp_path, case())
+    failing = {c.id: (c.status.value, c.value, c.message) for c in result.counted if c.status is not Status.PER_PROTOCOL}
+    assert result.verdict is Status.PER_PROTOCOL, failing
+
+
+def test_a_contoured_organ_over_its_limit_counts_and_every_report_agrees(tmp_path):
+    """Why 1: cord PRV D0.03cc 54.9 Gy and Stomach-PTV V50Gy 29.5 cc were per protocol because the
+    protocol marked them optional; contoured, they count (graded-if-contoured)."""
+    prv = RoiShape("SpinalCord_PRV05", centre_xy_mm=(0.0, 25.0), radius_mm=5.0, z_range_mm=(-70.0, 70.0))
+    stomach = RoiShape("Stomach", centre_xy_mm=(40.0, -40.0), radius_mm=18.0, z_range_mm=(-64.0, -20.0))
+
+    def dose(x, y, z):
+        # 54-55 Gy reaches the PRV's edge; a 52 Gy tongue covers the stomach outside the PTV.
+        tongue = 52.0 * plateau(x, y, z + 42.0, radius_mm=18.0, half_length_mm=22.0, centre=(40.0, -40.0))
+        return np.maximum.reduce([base_dose(x, y, z), 54.9 * plateau(x, y, z, 0.0, 30.0, (0.0, 24.0)), tongue])
+
+    folder = tmp_path / "plan"
+    case([*ANATOMY, prv, stomach], dose=dose).write(folder)
+    out = tmp_path / "out.xml"
+    result = rtcheck("check", folder, "--protocol", PROTOCOL, "--arm", "cr-pr", "--format", "json", "--junit", out)
+    document = json.loads(result.stdout)
+    checks = {c["id"]: c for c in document["checks"]}
+    assert checks["cord-prv-max"]["value"] > 50 and checks["cord-prv-max"]["status"] == "deviation_unacceptable"
+    assert checks["stomach-ptv-v50"]["value"] > 25 and checks["stomach-ptv-v50"]["status"] == "deviation_unacceptable"
+    assert checks["cord-prv-max"]["counts"] and checks["cord-prv-max"]["constraint_kind"] == "graded-if-contoured"
+    assert document["verdict"] == "deviation_unacceptable" and result.exit_code == 1
+    # The JUnit file fails exactly the checks behind the verdict; the table says which did not count.
+    suite = ET.parse(out).getroot().find("testsuite")
+    failed = {case.get("name").split()[0] for case in suite.findall("testcase") if case.find("failure") is not None}
+    assert failed == {c["id"] for c in document["checks"] if c["counts"] and c["status"] == "deviation_unacceptable"}
+    table = rtcheck("check", folder, "--protocol", PROTOCOL, "--arm", "cr-pr").stdout
+    assert "Verdict: DEVIATION" in table
+    assert any(line.startswith("NOT EVALUATED (not contoured)") and "liver-mean" in line for line in table.splitlines())
+
+
+def test_an_informational_check_never_makes_the_verdict(tmp_path):
+    """The SIB ring's D2% is informational: shown, never counted, even as a deviation."""
+    from rtcheck.protocol import find_protocol
+
+    protocol = find_protocol(PROTOCOL)
+    ring = next(c for c in protocol.arm("sd-pd").constraints if c.id == "ptv-minus-pgtv-d2")
+    assert ring.kind == "informational"
