@@ -109,3 +109,88 @@ def test_an_informational_check_never_makes_the_verdict(tmp_path):
     protocol = find_protocol(PROTOCOL)
     ring = next(c for c in protocol.arm("sd-pd").constraints if c.id == "ptv-minus-pgtv-d2")
     assert ring.kind == "informational"
+
+
+def test_a_plan_delivering_15_percent_above_its_prescription_deviates(tmp_path):
+    """Why 2: stated 50.4 Gy, delivered PTV D50 ~58 Gy (the whole PTV above 110 %)."""
+    result = check(tmp_path, case(dose=lambda x, y, z: base_dose(x, y, z) * 1.145))
+    checks = by_id(result)
+    assert checks["rx-ptv-total-dose"].status is Status.PER_PROTOCOL  # the stated prescription is right
+    assert checks["ptv-d50-high"].value > 110 and checks["ptv-d50-high"].status is Status.DEVIATION_UNACCEPTABLE
+    assert checks["ptv-mean-high"].status is Status.DEVIATION_UNACCEPTABLE
+    assert result.verdict is Status.DEVIATION_UNACCEPTABLE
+
+
+def test_a_small_130_percent_hot_spot_inside_the_ptv_deviates(tmp_path):
+    """Why 3: 0.3 cc at 130 % inside the PTV leaves D2% fine; the near-point maximum D0.03cc is graded."""
+    def dose(x, y, z):
+        spot = np.sqrt((x - 6.0) ** 2 + y**2 + z**2) < 4.2  # ~0.3 cc
+        return np.where(spot, RX_GY * 1.30, base_dose(x, y, z))
+
+    checks = by_id(result := check(tmp_path, case(dose=dose)))
+    assert checks["ptv-d2"].status is Status.PER_PROTOCOL and not checks["ptv-d2"].counts
+    assert checks["ptv-max"].value > 120 and checks["ptv-max"].status is Status.DEVIATION_UNACCEPTABLE
+    assert result.verdict is Status.DEVIATION_UNACCEPTABLE
+
+
+def test_a_119_percent_hot_spot_in_normal_tissue_outside_the_ptv_deviates(tmp_path):
+    """Why 3: 119 % over several cc of tissue outside the PTV (Body minus PTV, RTOG 0117)."""
+    def dose(x, y, z):
+        outside = np.hypot(x + 30.0, y - 20.0) < 8.0
+        return np.where(outside & (np.abs(z) < 15), RX_GY * 1.19, base_dose(x, y, z))
+
+    checks = by_id(result := check(tmp_path, case(dose=dose)))
+    assert checks["normal-tissue-max"].value > 115
+    assert checks["normal-tissue-max"].status is Status.DEVIATION_UNACCEPTABLE
+    assert checks["normal-tissue-max"].roi_name == "BODY - PTV"
+    assert result.verdict is Status.DEVIATION_UNACCEPTABLE
+
+
+def test_a_cold_gtv_deviates_although_ptv_d95_and_d99_pass(tmp_path):
+    """Why 4: a GTV at 60 % minimum (D98 ~77 %) inside a PTV whose D95/D99 are met."""
+    def dose(x, y, z):
+        cold = np.exp(-((x - 4.0) ** 2 + y**2 + (z - 12.0) ** 2) / 8.0)  # a ~3 mm cold core in the GTV
+        return base_dose(x, y, z) * (1.0 - 0.5 * cold)
+
+    checks = by_id(result := check(tmp_path, case(dose=dose)))
+    assert checks["ptv-d95"].status is Status.PER_PROTOCOL and checks["ptv-d99"].status is Status.PER_PROTOCOL
+    assert checks["gtv-near-min"].value < 85 and checks["gtv-near-min"].status is Status.DEVIATION_UNACCEPTABLE
+    assert result.verdict is Status.DEVIATION_UNACCEPTABLE
+
+
+PGTV = RoiShape("PGTV", radius_mm=8.0, z_range_mm=(-20.0, 20.0), interpreted_type="PTV")
+PGTVND = RoiShape("PGTVnd", centre_xy_mm=(-6.0, 6.0), radius_mm=3.5, z_range_mm=(20.0, 28.0), interpreted_type="PTV")
+BOOST_GY = 59.92
+
+
+def sib_dose(x, y, z, spill_mm: float = 0.0, nodal_factor: float = 0.0) -> np.ndarray:
+    """PTV at 50.4 Gy, PGTV (radius 8 mm, |z| < 20) at 59.92 Gy, grown by ``spill_mm``; a nodal boost at ``nodal_factor``."""
+    boost = BOOST_GY * 1.01 * _sigmoid((8.0 + 3.0 + spill_mm - np.hypot(x, y)) / 0.7) * _sigmoid((23.0 + spill_mm - np.abs(z)) / 0.7)
+    nodal = BOOST_GY * 1.01 * nodal_factor * _sigmoid((6.0 - np.hypot(x + 6.0, y - 6.0)) / 0.7) * _sigmoid((7.0 - np.abs(z - 24.0)) / 0.7)
+    return np.maximum.reduce([base_dose(x, y, z), boost, nodal])
+
+
+def sib_case(dose, rois=None) -> Case:
+    c = case([*ANATOMY, PGTV] if rois is None else rois, dose=dose)
+    return replace(c, prescriptions=[("PGTV", BOOST_GY), ("PTV", RX_GY)])
+
+
+def test_a_nodal_boost_at_81_percent_deviates(tmp_path):
+    """Why 5: a second boost volume (PGTVnd) at 81 % of 59.92 Gy was never mentioned."""
+    c = sib_case(lambda x, y, z: sib_dose(x, y, z, nodal_factor=0.81), rois=[*ANATOMY, PGTV, PGTVND])
+    checks = by_id(result := check(tmp_path, c, arm="sd-pd"))
+    assert checks["pgtv-d95"].status is Status.PER_PROTOCOL
+    assert checks["pgtvnd-d95"].counts and checks["pgtvnd-d95"].value < 85
+    assert checks["pgtvnd-d95"].status is Status.DEVIATION_UNACCEPTABLE
+    assert result.verdict is Status.DEVIATION_UNACCEPTABLE
+
+
+def test_a_boost_spilling_over_the_elective_ptv_deviates(tmp_path):
+    """Why 5: the boost's 95 % isodose over most of the elective PTV (ring check was optional)."""
+    compliant = check(tmp_path / "a", sib_case(sib_dose), arm="sd-pd")
+    assert compliant.verdict is Status.PER_PROTOCOL, {c.id: c.value for c in compliant.counted if c.status is not Status.PER_PROTOCOL}
+    spilled = check(tmp_path / "b", sib_case(lambda x, y, z: sib_dose(x, y, z, spill_mm=6.0)), arm="sd-pd")
+    checks = by_id(spilled)
+    assert checks["boost-spill"].value > 50 and checks["boost-spill"].status is Status.DEVIATION_UNACCEPTABLE
+    assert checks["elective-d50-high"].status is Status.DEVIATION_UNACCEPTABLE
+    assert spilled.verdict is Status.DEVIATION_UNACCEPTABLE
