@@ -27,7 +27,9 @@ BODY = RoiShape("BODY", radius_mm=(90.0, 70.0), z_range_mm=(-70.0, 70.0), interp
 PTV = RoiShape("PTV", radius_mm=15.0, z_range_mm=(-30.0, 30.0), interpreted_type="PTV")
 GTV = RoiShape("GTV", radius_mm=7.0, z_range_mm=(-16.0, 16.0), interpreted_type="GTV")
 LUNGS = RoiShape("Lungs", centre_xy_mm=(-45.0, 0.0), radius_mm=20.0, z_range_mm=(-60.0, 60.0), also=(((45.0, 0.0), 20.0),))
-HEART = RoiShape("Heart", centre_xy_mm=(0.0, -45.0), radius_mm=14.0, z_range_mm=(-60.0, 0.0))
+# The heart's apex tapers (its superior end lies in the field, as in a mid-thoracic plan).
+HEART = RoiShape("Heart", centre_xy_mm=(0.0, -45.0), radius_mm=14.0, z_range_mm=(-60.0, 0.0),
+                 profile=lambda z: float(np.sqrt(max(0.0, 1.0 - ((z + 30.0) / 32.0) ** 2))))
 CORD = RoiShape("SpinalCord", centre_xy_mm=(0.0, 45.0), radius_mm=5.0, z_range_mm=(-70.0, 70.0))
 ANATOMY = [BODY, PTV, GTV, LUNGS, HEART, CORD]
 
@@ -76,7 +78,8 @@ def test_a_contoured_organ_over_its_limit_counts_and_every_report_agrees(tmp_pat
     """Why 1: cord PRV D0.03cc 54.9 Gy and Stomach-PTV V50Gy 29.5 cc were per protocol because the
     protocol marked them optional; contoured, they count (graded-if-contoured)."""
     prv = RoiShape("SpinalCord_PRV05", centre_xy_mm=(0.0, 25.0), radius_mm=5.0, z_range_mm=(-70.0, 70.0))
-    stomach = RoiShape("Stomach", centre_xy_mm=(40.0, -40.0), radius_mm=18.0, z_range_mm=(-64.0, -20.0))
+    stomach = RoiShape("Stomach", centre_xy_mm=(40.0, -40.0), radius_mm=18.0, z_range_mm=(-64.0, -20.0),
+                       profile=lambda z: float(np.sqrt(max(0.0, 1.0 - ((z + 42.0) / 24.0) ** 2))))  # closed ends
 
     def dose(x, y, z):
         # 54-55 Gy reaches the PRV's edge; a 52 Gy tongue covers the stomach outside the PTV.
@@ -194,3 +197,15 @@ def test_a_boost_spilling_over_the_elective_ptv_deviates(tmp_path):
     assert checks["boost-spill"].value > 50 and checks["boost-spill"].status is Status.DEVIATION_UNACCEPTABLE
     assert checks["elective-d50-high"].status is Status.DEVIATION_UNACCEPTABLE
     assert spilled.verdict is Status.DEVIATION_UNACCEPTABLE
+
+
+def test_lungs_contoured_above_the_ptv_only_are_not_evaluated_with_their_extents(tmp_path):
+    """Why 6: organs contoured only outside the field were graded as complete."""
+    short_lungs = replace(LUNGS, z_range_mm=(36.0, 60.0))
+    result = check(tmp_path, case([BODY, PTV, GTV, short_lungs, HEART, CORD]))
+    lungs = by_id(result)["lungs-v20"]
+    assert lungs.status is Status.NOT_EVALUATED and lungs.counts
+    assert "contoured from z = 36.0 to 60.0 mm" in lungs.message and "inferior end" in lungs.message
+    assert result.verdict is Status.NOT_EVALUATED
+    # The complete organs of the same plan are graded.
+    assert by_id(result)["heart-v40"].status is Status.PER_PROTOCOL
