@@ -28,7 +28,7 @@ from rtcheck.metrics.grammar import Metric, parse_metric
 from rtcheck.protocol.library import find_protocol
 from rtcheck.protocol.matching import normalise_name
 from rtcheck.protocol.model import Protocol
-from rtcheck.results import CheckResult
+from rtcheck.results import CheckResult, StructureStatistics
 
 
 def checkable_protocol(protocol: str | Protocol, arm: str, options: CheckOptions = CheckOptions()) -> Protocol:
@@ -79,22 +79,6 @@ def _check_linked(
     chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
     notes = [*input_notes, *linked.notes, *([note] if note else [])]
     return check_plan_set(plan_set, protocol, chosen, options, input_notes=notes)
-
-
-@dataclass
-class StructureStatistics:
-    """DVH statistics of one ROI (doses Gy, volumes cc); ``metrics`` maps each metric as given to its value."""
-
-    name: str
-    roi_number: int
-    volume_cc: float
-    outside_dose_grid_pct: float | None
-    min_gy: float | None
-    mean_gy: float | None
-    max_gy: float | None
-    metrics: dict[str, float | None] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    tps: TpsComparison | None = None  # with compare_tps: against the planning system's DVH, None without one
 
 
 def dvh_statistics(

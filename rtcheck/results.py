@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rtcheck.codes import CodedWord
 from rtcheck.protocol.model import ConstraintKind
 
 if TYPE_CHECKING:
@@ -13,7 +14,8 @@ if TYPE_CHECKING:
     from rtcheck.dvh.tps import TpsComparison
 
 __all__ = [
-    "CheckKind", "CheckOutcome", "CheckResult", "DvhMarker", "MarkerAxis", "Status", "StructureSummary", "TargetSummary", "worst",
+    "CheckKind", "CheckOutcome", "CheckResult", "DvhMarker", "MarkerAxis", "Status", "StructureStatistics", "StructureSummary", "TargetSummary",
+    "worst",
 ]
 
 
@@ -42,21 +44,14 @@ def worst(statuses: list[Status]) -> Status:
     return max(statuses, key=_SEVERITY.__getitem__)
 
 
-class _Code(str, enum.Enum):
-    """A coded string: compares, serialises and formats as its value (on every Python rtcheck supports)."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class CheckKind(_Code):
+class CheckKind(CodedWord):
     """What a check grades: an item of a prescription, or a DVH constraint of a structure."""
 
     PRESCRIPTION = "prescription"
     DVH = "dvh"
 
 
-class MarkerAxis(_Code):
+class MarkerAxis(CodedWord):
     """The DVH axis a marker's thresholds lie on (``DvhMarker.free_axis``)."""
 
     DOSE = "dose"
@@ -176,3 +171,20 @@ class CheckResult:
     def counted(self) -> list[CheckOutcome]:
         """The checks that make the verdict."""
         return [c for c in self.checks if c.counts]
+
+
+@dataclass
+class StructureStatistics:
+    """DVH statistics of one ROI for ``rtcheck dvh`` (doses Gy, volumes cc); ``metrics`` maps each metric as given
+    to its value."""
+
+    name: str
+    roi_number: int
+    volume_cc: float
+    outside_dose_grid_pct: float | None
+    min_gy: float | None
+    mean_gy: float | None
+    max_gy: float | None
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    tps: TpsComparison | None = None  # with compare_tps: against the planning system's DVH, None without one

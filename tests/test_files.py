@@ -163,11 +163,12 @@ def test_batch_refuses_a_summary_that_resolves_into_the_inputs(plan_folder, tmp_
 
 def test_the_listener_writes_beside_the_stored_plan_never_over_a_stored_file(plan_folder, monkeypatch):
     from rtcheck.net import reports
-    from rtcheck.net.catalog import PlanFiles, describe_instance
-    from rtcheck.protocol.loader import find_protocol
+    from rtcheck.dicom.references import describe, link
+    from rtcheck.net.catalog import PlanFiles
+    from rtcheck.protocol.library import find_protocol
 
-    instances = {name: describe_instance(pydicom.dcmread(plan_folder / name), plan_folder / name) for name in ("RP.dcm", "RS.dcm", "RD.dcm")}
-    files = PlanFiles(instances["RP.dcm"], instances["RS.dcm"], [instances["RD.dcm"]])
+    [linked] = link(describe(pydicom.dcmread(plan_folder / name), plan_folder / name) for name in ("RP.dcm", "RS.dcm", "RD.dcm")).sets
+    files = PlanFiles(linked)
     checker = reports.PlanChecker(find_protocol("escc-induction-icrt-ccrt"), "cr-pr", threading.Lock(), threading.Event(), html=False)
     checker(files)
     uid = files.plan.sop_instance_uid

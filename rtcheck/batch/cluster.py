@@ -35,7 +35,7 @@ def _reachable(address: str) -> None:
     """Fail fast, and without a half-built client left behind, on a malformed address or one where nothing listens."""
     import socket
 
-    from distributed.comm import get_address_host_port
+    from distributed.comm.addressing import get_address_host_port
 
     try:
         host, port = get_address_host_port(address if "://" in address else f"tcp://{address}")

@@ -390,7 +390,7 @@ class _ContourStack:
     def _feature_indices(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """For every lattice sample, the (row, column) of the nearest sample of plane i's contour."""
         if i not in self._features:
-            from scipy import ndimage  # type: ignore[import-untyped]
+            from scipy import ndimage
 
             seeds = self.mask(i).copy()
             # A point or line holds no sample: seed the lattice cells its vertices fall in.

@@ -223,7 +223,9 @@ def read_tps_dvhs(ds: Dataset, *, source: str = "RT Dose", rx_gy: float | None =
         clean.DVHReferencedROISequence = item.DVHReferencedROISequence
         clean.DVHType, clean.DoseUnits, clean.DVHVolumeUnits = item.DVHType, item.DoseUnits, item.DVHVolumeUnits
         clean.DVHDoseScaling = float(item.DVHDoseScaling)
-        clean.DVHData = _dvh_values(item).tolist()
+        values = _dvh_values(item)
+        assert values is not None  # _item_problem refused an item without readable DVHData
+        clean.DVHData = values.tolist()
         holder = Dataset()
         holder.DVHSequence = [clean]
         cumulative = DVH.from_dicom_dvh(holder, roi_number).cumulative
@@ -394,7 +396,9 @@ def stored_statistics_notes(ds: Dataset, dvhs: list[TpsDvh], *, source: str = "R
     repeated = sorted(n for n, count in by_roi.items() if count > 1)
     if repeated:
         notes.append(f"{source}: several DVHs for ROI(s) {', '.join(map(str, repeated))}; the first is compared")
-    consistent, in_percent, other = 0, [], []
+    consistent = 0
+    in_percent: list[TpsDvh] = []
+    other: list[TpsDvh] = []
     for d in dvhs:
         if d.stored_mean is None or d.curve_mean is None or d.stored_units not in ("GY", "CGY"):
             continue
@@ -405,8 +409,9 @@ def stored_statistics_notes(ds: Dataset, dvhs: list[TpsDvh], *, source: str = "R
             in_percent.append(d)
         else:
             other.append(d)
-    if in_percent:
+    if in_percent and rx_gy:
         example = max(in_percent, key=lambda d: d.mean_gy or 0.0)
+        assert example.stored_mean is not None  # in_percent holds DVHs with a stored mean only
         notes.append(
             f"{source}: DVHMinimumDose/DVHMaximumDose/DVHMeanDose of {len(in_percent)} DVH(s) are in % of the "
             f"{rx_gy:g} Gy prescription although DoseUnits is {example.stored_units} (e.g. ROI {example.roi_number}: "

@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,7 @@ class Listener:
         self._in_flight = 0
         self._in_flight_done = threading.Condition()
         self._stats = _Stats()
-        self._ae = None
+        self._ae: Any = None  # pynetdicom's ApplicationEntity once started
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class Listener:
         for uid in STORAGE_CLASSES:
             ae.add_supported_context(uid, TRANSFER_SYNTAXES)
         ae.add_supported_context(VERIFICATION, TRANSFER_SYNTAXES)
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_ACCEPTED, self._on_accepted),
@@ -265,7 +266,7 @@ class Listener:
                 )
             kind = SOP_CLASS_KINDS.get(sop_class)
             try:
-                name = safe_modality(modality, _FALLBACK_MODALITY.get(kind, "CT" if sop_class == CT_IMAGE_STORAGE else "OT"))
+                name = safe_modality(modality, (_FALLBACK_MODALITY.get(kind) if kind else None) or ("CT" if sop_class == CT_IMAGE_STORAGE else "OT"))
                 path = instance_path(self.store, patient_id, study_uid, name, sop_uid)
             except UnsafeIdentifierError as exc:
                 return self._refuse(STATUS_CANNOT_UNDERSTAND, calling, uid, str(exc))

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import enum
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtcheck.codes import CodedWord
 from rtcheck.errors import NoRadiotherapyError, UnknownArmError
 from rtcheck.metrics.grammar import Metric
 from rtcheck.radiobiology.recovery import RecoveryCredit
 
 
 
-class ProtocolCode(str, enum.Enum):
-    """A coded word of a protocol file.  A ``str`` whose text is the word itself, so comparisons with
-    plain strings, f-strings, JSON and YAML give what the file says (``str()`` is the value, not
-    ``Class.MEMBER``)."""
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class Role(ProtocolCode):
+class Role(CodedWord):
     """What a structure is to the protocol (``role:``); ``oar`` when the file says nothing."""
 
     TARGET = "target"
@@ -30,7 +21,7 @@ class Role(ProtocolCode):
     OTHER = "other"
 
 
-class Operation(ProtocolCode):
+class Operation(CodedWord):
     """How a derived structure is made from its operands (``derived: {operation: [...]}``)."""
 
     UNION = "union"
@@ -38,14 +29,14 @@ class Operation(ProtocolCode):
     SUBTRACT = "subtract"  # the first operand minus all the others
 
 
-class DoseSetBy(ProtocolCode):
+class DoseSetBy(CodedWord):
     """Who states a prescription's dose (``dose_set_by:``): the trial, or the site (within an EQD2 window)."""
 
     TRIAL = "trial"
     SITE = "site"
 
 
-class ConstraintKind(ProtocolCode):
+class ConstraintKind(CodedWord):
     """Whether a constraint makes the plan's verdict (``kind:``).
 
     ``required``: always counts; a structure that cannot be found or evaluated makes it
@@ -60,7 +51,7 @@ class ConstraintKind(ProtocolCode):
     INFORMATIONAL = "informational"
 
 
-class Comparison(ProtocolCode):
+class Comparison(CodedWord):
     """The comparison of a one-sided threshold such as ``<= 20 Gy``."""
 
     LESS = "<"

@@ -29,7 +29,7 @@ def _check_fractions(n_fractions: ArrayOrFloat) -> None:
         raise ValueError(f"number of fractions must be >= 1, got {n_fractions!r}")
 
 
-def _out(value: np.ndarray, *inputs: object) -> ArrayOrFloat:
+def _out(value: np.ndarray, *inputs: ArrayOrFloat) -> ArrayOrFloat:
     """Return a float when every input was a scalar, else the array."""
     if all(np.ndim(x) == 0 for x in inputs):
         return float(value)

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from rtcheck.dvh.tps import TOLERANCE_TEXT
 from rtcheck.render.json import dvh_document
 from rtcheck.render.terminal import table
+from rtcheck.results import StructureStatistics
 
 if TYPE_CHECKING:
-    from rtcheck.api import StructureStatistics
     from rtcheck.dvh.tps import TpsQuantity
 
 __all__ = ["DVH_FORMATS", "DvhReport", "render_dvh"]
