@@ -368,8 +368,9 @@ ROIS = [RoiShape("PTV", radius_mm=10.0, interpreted_type="PTV"), CORD, RoiShape(
 
 
 def _reirradiation_case(tmp_path: Path, *, prior_z=(-30.0, 30.0), prior_frame: str | None = None) -> tuple[Path, Path]:
-    """Current course: uniform 30 Gy / 10 fx; prior: uniform 20 Gy on a 3 mm grid offset by 1.5 mm."""
-    current = Case(ROIS, dose=lambda x, y, z: np.full_like(x, 30.0), prescriptions=[("PTV", 30.0)], fractions=10)
+    """Current course: uniform 30 Gy / 10 fx over the contoured length (|z| <= 20 mm; none beyond, so the organs'
+    contours are complete where the dose is); prior: uniform 20 Gy on a 3 mm grid offset by 1.5 mm."""
+    current = Case(ROIS, dose=lambda x, y, z: np.where(np.abs(z) <= 20.0, 30.0, 0.0), prescriptions=[("PTV", 30.0)], fractions=10)
     current.write(tmp_path / "current")
     prior = Case(
         ROIS, dose=lambda x, y, z: np.full_like(x, 20.0), fractions=10,
