@@ -17,6 +17,7 @@ import click
 
 from rtcheck import __version__
 from rtcheck.errors import RtcheckError
+from rtcheck.net.gate import DEFAULT_LIMITS
 from rtcheck.results import Status
 
 EXIT_OK = 0
@@ -248,7 +249,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def protocols(ctx, output_format):
-    """List the available protocols (subcommands: list, show, validate)."""
+    """List the available protocols (subcommands: list, show, validate, new, diff, import, export)."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(list_command, output_format=output_format)
 
@@ -292,26 +293,126 @@ def show_command(protocol_id, output_format):
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def validate_command(files, output_format):
-    """Validate protocol files: every file is reported; exit 2 if any is invalid."""
-    from rtcheck.errors import ProtocolError
-    from rtcheck.protocol.library import load_protocol_file
+    """Validate protocol files: every error of every file, with its line; exit 2 if any is invalid."""
+    from rtcheck.protocol.interchange import validate_file
 
     reports = []
     for path in files:
-        try:
-            protocol = load_protocol_file(path)
-            reports.append({"file": path, "valid": True, "id": protocol.id, "arms": list(protocol.arms), "sha256": protocol.sha256, "error": None})
-        except ProtocolError as exc:
-            reports.append({"file": path, "valid": False, "id": None, "arms": [], "sha256": None, "error": str(exc)})
+        protocol, findings = validate_file(path)
+        reports.append({
+            "file": path, "valid": not findings, "id": protocol.id if protocol else None,
+            "arms": list(protocol.arms) if protocol else [], "sha256": protocol.sha256 if protocol else None,
+            "error": str(findings[0]) if findings else None,
+            "errors": [{"line": f.line, "entry": f.entry, "message": f.message} for f in findings],
+        })
+        if output_format == "table":
+            if protocol is not None:
+                click.echo(f"{path}: valid ({protocol.id}, arms {', '.join(protocol.arms)})")
+            for finding in findings:
+                click.echo(f"rtcheck: error: {finding}", err=True)
     if output_format == "json":
         click.echo(json.dumps({"schema": "rtcheck.protocol-validation/1", "files": reports}, indent=2, ensure_ascii=False))
-    else:
-        for r in reports:
-            if r["valid"]:
-                click.echo(f"{r['file']}: valid ({r['id']}, arms {', '.join(r['arms'])})")
-            else:
-                click.echo(f"rtcheck: error: {r['error']}", err=True)
     sys.exit(EXIT_OK if all(r["valid"] for r in reports) else EXIT_INPUT)
+
+
+def _protocol_formats(kind: str | None = None) -> list[str]:
+    from rtcheck.protocol.importers import FORMATS
+
+    return [name for name, f in FORMATS.items() if kind is None or (f.write is not None) == (kind == "export")]
+
+
+@protocols.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--format", "format_name", required=True, type=click.Choice(_protocol_formats()), help="The file's format.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=str), help="Write the YAML here (default: standard output).")
+@click.option("--id", "protocol_id", help="Id of the imported protocol (default: from the file name).")
+@click.option("--level", "levels", multiple=True, metavar="LABEL=STATUS",
+              help="proknow: the status of an objective label (per_protocol, variation_acceptable, deviation_unacceptable); repeatable.")
+def import_command(file, format_name, output, protocol_id, levels):
+    """Import a protocol (or a TG-263 nomenclature) from another format as rtcheck YAML."""
+    from rtcheck.protocol.interchange import import_file
+
+    mapping = {}
+    for item in levels:
+        label, sep, status = item.partition("=")
+        if not sep or not label.strip():
+            _fail(f"--level {item!r}: expected LABEL=STATUS")
+        mapping[label.strip()] = status.strip()
+    if mapping and format_name != "proknow":
+        _fail("--level applies to --format proknow only")
+    imported = import_file(file, format_name, protocol_id=protocol_id, levels=mapping or None)
+    for note in imported.not_imported:
+        _warn(f"not imported: {note}")
+    if output:
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
+        write_output(output, imported.yaml_text, InputGuard.of([file], OutputPlace.BESIDE_INPUTS))
+    else:
+        click.echo(imported.yaml_text, nl=False)
+
+
+@protocols.command("export")
+@click.argument("protocol_id")
+@click.option("--format", "format_name", required=True, type=click.Choice(_protocol_formats("export")), help="The format to write.")
+@click.option("--arm", "arm", help="The arm to export (required when the protocol has several).")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=str), help="Write here (default: standard output).")
+def export_command(protocol_id, format_name, arm, output):
+    """Export one arm of a protocol to another format; what the format cannot hold is listed as warnings."""
+    from rtcheck.protocol.importers import export_protocol
+    from rtcheck.protocol.library import find_protocol
+
+    protocol = find_protocol(protocol_id)
+    exported = export_protocol(protocol, format_name, arm)
+    for loss in exported.losses:
+        _warn(f"not exported: {loss}")
+    if output:
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
+        inputs = [protocol.path, *(b["path"] for b in protocol.bases)] if protocol.path else []
+        write_output(output, exported.data, InputGuard.of(inputs, OutputPlace.BESIDE_INPUTS))
+    else:
+        click.echo(exported.data.decode("utf-8"), nl=False)
+
+
+@protocols.command("new")
+@click.option("--id", "protocol_id", help="The new protocol's id (default: from the title).")
+@click.option("--title", default="PLACEHOLDER trial title", show_default=True)
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=str), help="Write here (refused if it exists; default: standard output).")
+def new_command(protocol_id, title, output):
+    """Write a commented protocol skeleton that validates, to edit step by step."""
+    from rtcheck.protocol.authoring import skeleton
+
+    text = skeleton(protocol_id, title, os.path.basename(output) if output else "protocol.yaml")
+    if output:
+        from rtcheck.files import InputGuard, OutputPlace, write_output
+
+        if os.path.exists(output):
+            _fail(f"{output}: exists; rtcheck protocols new does not replace a file")
+        write_output(output, text, InputGuard.of([], OutputPlace.BESIDE_INPUTS))
+    else:
+        click.echo(text, nl=False)
+
+
+@protocols.command("diff")
+@click.argument("first")
+@click.argument("second")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def diff_command(first, second, output_format):
+    """List what differs between two protocols (ids or files): values, sources, structures, arms. Exit 1 if any."""
+    from rtcheck.protocol.diff import diff_protocols
+    from rtcheck.protocol.library import find_protocol
+
+    differences = diff_protocols(find_protocol(first), find_protocol(second))
+    if output_format == "json":
+        click.echo(json.dumps({"schema": "rtcheck.protocol-diff/1", "a": first, "b": second, "differences": [
+            {"where": d.where, "change": d.change, "a": d.before, "b": d.after} for d in differences
+        ]}, indent=2, ensure_ascii=False))
+    else:
+        for d in differences:
+            click.echo(str(d))
+        if not differences:
+            click.echo(f"{first} and {second}: no difference")
+    sys.exit(EXIT_FAIL if differences else EXIT_OK)
 
 
 def _ae_title(ctx, param, value):
@@ -324,13 +425,13 @@ def _ae_title(ctx, param, value):
 
 
 @main.command()
-@click.option("--port", required=True, type=click.IntRange(1, 65535), help="TCP port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), help="TCP port to listen on (required unless --status).")
 @click.option("--ae-title", default="RTCHECK", show_default=True, callback=_ae_title,
               help="Our AE title; the called AE title of an association must match it.")
 @click.option("--store", "store", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Folder for received files: DIR/<PatientID>/<StudyInstanceUID>/<Modality>.<SOPInstanceUID>.dcm.")
-@click.option("--protocol", "protocol_id", required=True, help="Protocol id (see `rtcheck protocols`) or a protocol YAML file.")
-@click.option("--arm", required=True, help="Arm of the protocol, or 'auto': for each plan, the arm whose prescriptions match.")
+@click.option("--protocol", "protocol_id", help="Protocol id (see `rtcheck protocols`) or a protocol YAML file.")
+@click.option("--arm", help="Arm of the protocol, or 'auto': for each plan, the arm whose prescriptions match.")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--allow-ae", "allowed", multiple=True, callback=_ae_title,
               help="Accept associations only from this calling AE title; repeatable (default: any).")
@@ -339,36 +440,56 @@ def _ae_title(ctx, param, value):
 @click.option("--html/--no-html", default=True, show_default=True,
               help="Also write the HTML report (it takes longer than the check of a small plan).")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line instead of plain text.")
-def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, html, log_json):
+@click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(0.1, 600), show_default=True,
+              default=DEFAULT_LIMITS.request_timeout_s,
+              help="Seconds a new connection has to send its A-ASSOCIATE request before it is closed.")
+@click.option("--max-per-address", type=click.IntRange(1, 10000), default=DEFAULT_LIMITS.max_per_address,
+              show_default=True, help="Open connections allowed from one IP address.")
+@click.option("--max-connections", type=click.IntRange(1, 10000), default=DEFAULT_LIMITS.max_connections,
+              show_default=True, help="Open connections allowed in all.")
+@click.option("--status", "show_status", is_flag=True,
+              help="Do not listen: list the plans in --store received but not yet reported, and why; then exit.")
+def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, html, log_json, request_timeout_s,
+           max_per_address, max_connections, show_status):
     """Receive plans over DICOM (C-STORE) and check each complete set on arrival.
 
     Reports rtcheck-<PlanSOPInstanceUID>.json/.xml/.html are written next to
-    the plan. Runs until interrupted (Ctrl-C or SIGTERM), then exits 0.
+    the plan. Runs until interrupted (Ctrl-C or SIGTERM; it ends within 5 s
+    whatever the peers do), then exits 0.
     """
     import signal
     import threading
     from pathlib import Path
 
+    from rtcheck.net.gate import ConnectionLimits
     from rtcheck.net.logs import configure
     from rtcheck.net.scp import Listener, ListenerConfig
     from rtcheck.protocol.library import find_protocol
 
+    if show_status:
+        _listen_status(Path(store), log_json)
+        return
+    for name, value in (("--port", port), ("--protocol", protocol_id), ("--arm", arm)):
+        if value is None:
+            raise click.UsageError(f"Missing option '{name}' (required unless --status).")
     protocol = find_protocol(protocol_id)
     protocol.ensure_checkable(arm)
     configure(as_json=log_json)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    listener = Listener(ListenerConfig(Path(store), port, ae_title, protocol, arm, bind, allowed, settle_s, html))
+    limits = ConnectionLimits(request_timeout_s, max_per_address, max_connections)
+    listener = Listener(ListenerConfig(Path(store), port, ae_title, protocol, arm, bind, allowed, settle_s, html, limits))
     listener.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        checks_ended = listener.stop()
-    if not checks_ended:
-        # An abandoned check still inside native code (matplotlib, numpy) can abort the interpreter's
-        # finalisation; its result is dropped anyway, temporary files are gone: end the process here.
+        everything_ended = listener.stop()
+    if not everything_ended:
+        # A thread still runs (an abandoned check inside native code, an association pynetdicom has not ended):
+        # every acknowledged file is durable and temporary files are gone, so end the process here rather than
+        # let the interpreter wait for it (or abort while finalising around it).
         import logging
 
         logging.shutdown()
@@ -376,6 +497,23 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
         sys.stderr.flush()
         os._exit(EXIT_OK)
     sys.exit(EXIT_OK)
+
+
+def _listen_status(store, as_json: bool) -> None:
+    """``rtcheck listen --status``: one line per plan without a current report (JSON lines with --log-json)."""
+    from dataclasses import asdict
+
+    from rtcheck.net.logs import render_plain
+    from rtcheck.net.status import store_status
+
+    if not store.is_dir():
+        raise click.UsageError(f"--store {store}: no such folder")
+    pending, running = store_status(store)
+    for item in pending:
+        fields = {k: v if isinstance(v, int) else str(v) for k, v in asdict(item).items()}
+        click.echo(json.dumps(fields, ensure_ascii=False) if as_json else render_plain("pending", fields))
+    summary = {"pending": len(pending), "listener": "running" if running else "not running"}
+    click.echo(json.dumps(summary) if as_json else render_plain("status", summary))
 
 
 if __name__ == "__main__":  # pragma: no cover

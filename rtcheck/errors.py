@@ -120,6 +120,15 @@ class UnsafeIdentifierError(RtcheckError, ValueError):
     """A UID (or other path component) received over the network cannot be used in a file path."""
 
 
+class ProtocolImportError(ProtocolError):
+    """A file of another protocol format cannot be imported: the message names the file,
+    the row or item, and why (an unknown column, unit, metric type or level)."""
+
+
+class ProtocolExportError(RtcheckError):
+    """A protocol cannot be written in the format asked for (the message says what the format cannot hold)."""
+
+
 class OutputError(RtcheckError):
     """An output (report, summary) cannot be written where asked; the message names the file or folder."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from rtcheck import __version__
 from rtcheck.batch.discovery import Discovery, PlanSetFiles, discover
 from rtcheck.batch.reports import SUMMARY_CSV, SUMMARY_JSON, OutputFolder
+from rtcheck.batch.cohort_report import criteria_files
 from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
 from rtcheck.batch.tasks import BatchSettings, TaskResult
 from rtcheck.errors import RtcheckError
@@ -114,6 +115,7 @@ def run_batch(
 
     rows: list[SummaryRow] = []
     internal = 0
+    check_documents: dict[str, str] = {}
 
     def record(row: SummaryRow) -> None:
         rows.append(row)
@@ -139,6 +141,8 @@ def run_batch(
         except RtcheckError as exc:
             row.error = "; ".join(filter(None, [row.error, str(exc)]))
         internal += result.internal
+        if "json" in result.reports and not result.error:
+            check_documents[result.key] = result.reports["json"]
         record(row)
 
     rows.sort(key=SummaryRow.sort_key)
@@ -149,4 +153,7 @@ def run_batch(
     csv_path, json_path = output.path / SUMMARY_CSV, output.path / SUMMARY_JSON
     write_output(csv_path, summary_csv(rows), output.guard)
     write_output(json_path, summary_json(document), output.guard)
+    criteria = criteria_files([check_documents[k] for k in sorted(check_documents)], protocol=protocol_info, arm=arm)
+    for name, text in criteria.items():
+        write_output(output.path / name, text, output.guard)
     return BatchOutcome(rows, csv_path, json_path, found.skipped, found.unassigned, internal)

@@ -253,3 +253,70 @@ def scan(paths: list[str | Path]) -> Inventory:
                 continue
             inventory.objects.append(DicomObject(kind, path, ds))
     return inventory
+
+
+def read_received_dataset(data: bytes, name: str) -> Dataset:
+    """Decode a DICOM file image received over the network completely, or raise TruncatedFileError/NotDicomError.
+
+    Stricter than :func:`read_dataset`, since nothing may be acknowledged that is
+    not whole: every element of every sequence item is checked against the length
+    its header announces and converted, and native Pixel Data must hold
+    Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated / 8 bytes
+    (PS3.5 8.1.1, padded to an even length).  ``name`` stands for the file in messages.
+    """
+    from io import BytesIO
+
+    path = Path(name)
+    try:
+        ds = pydicom.dcmread(BytesIO(data))
+        if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:  # Type 1 in the SOP Common Module (PS3.3 C.12.1)
+            raise TruncatedFileError(path, "data set without SOP Class UID or SOP Instance UID (cut short?)")
+        _check_no_partial_element_at_end(ds, len(data), path)
+        _check_complete_nested(ds, path)
+        _check_pixel_data_length(ds, path)
+    except InputError:
+        raise
+    except EOFError as exc:
+        raise TruncatedFileError(path, f"truncated data set ({exc})") from None
+    except Exception as exc:  # pydicom raises many types on garbage bytes
+        raise NotDicomError(path, f"data set cannot be decoded ({type(exc).__name__}: {exc})") from None
+    return ds
+
+
+def _check_no_partial_element_at_end(ds: Dataset, size: int, path: Path) -> None:
+    """pydicom stops silently at an element header cut short: the bytes after the last whole element betray it."""
+    raws = [raw for raw in ds._dict.values() if isinstance(raw, RawDataElement)]  # noqa: SLF001 - as above
+    if not raws:
+        return
+    last = max(raws, key=lambda raw: raw.value_tell)
+    if last.length != _UNDEFINED_LENGTH and last.value_tell + last.length < size:
+        left = size - last.value_tell - last.length
+        raise TruncatedFileError(path, f"truncated data set: {left} bytes after element {last.tag} are not a whole element")
+
+
+def _check_complete_nested(ds: Dataset, path: Path) -> None:
+    """:func:`_check_complete` on ``ds`` and, recursively, on every item of its sequences, converting each element."""
+    _check_complete(ds, path)
+    for tag in list(ds.keys()):
+        if tag == CONTOUR_DATA:  # its length was checked above; converting it value by value is slow
+            continue
+        element = ds[tag]
+        if element.VR == "SQ":
+            for item in element.value:
+                _check_complete_nested(item, path)
+
+
+def _check_pixel_data_length(ds: Dataset, path: Path) -> None:
+    if "PixelData" not in ds or ds.file_meta.get("TransferSyntaxUID", "") not in _NATIVE_SYNTAXES:
+        return
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        expected_bits = int(ds.Rows) * int(ds.Columns) * frames * int(ds.get("SamplesPerPixel", 1) or 1) * int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise TruncatedFileError(path, f"Pixel Data without a usable image size ({exc})") from None
+    expected = (expected_bits + 7) // 8
+    if len(ds.PixelData) < expected:
+        raise TruncatedFileError(path, f"incomplete Pixel Data: {len(ds.PixelData)} bytes, the image needs {expected}")
+
+
+_NATIVE_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2")

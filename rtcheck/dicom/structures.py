@@ -40,6 +40,8 @@ class Roi:
     geometric_types: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     unusable_reason: str | None = None
+    # (Coding Scheme Designator, Code Value) of the RT ROI Identification Code Sequence, when written.
+    identification_code: tuple[str, str] | None = None
 
     @property
     def is_volume(self) -> bool:
@@ -152,9 +154,15 @@ def parse_structure_set(ds: Dataset, path: Path) -> StructureSet:
         raise InputError(path, "RT Structure Set has no StructureSetROISequence")
     frames = {str(f.FrameOfReferenceUID) for f in ds.get("ReferencedFrameOfReferenceSequence", []) if "FrameOfReferenceUID" in f}
     interpreted = {}
+    codes: dict[int, tuple[str, str]] = {}
     for obs in ds.get("RTROIObservationsSequence", []):
         if "ReferencedROINumber" in obs:
             interpreted[int(obs.ReferencedROINumber)] = str(obs.get("RTROIInterpretedType", "") or "")
+            # PS3.3 C.8.8.8: RT ROI Identification Code Sequence (3006,0086), Type 3, "Sequence containing
+            # Code used to identify ROI. If this Sequence is included, only a single Item shall be included".
+            items = obs.get("RTROIIdentificationCodeSequence") or []
+            if len(items) == 1 and items[0].get("CodeValue") and items[0].get("CodingSchemeDesignator"):
+                codes[int(obs.ReferencedROINumber)] = (str(items[0].CodingSchemeDesignator).strip(), str(items[0].CodeValue).strip())
     contour_items = {}
     for rc in ds.get("ROIContourSequence", []):
         if "ReferencedROINumber" in rc:
@@ -172,6 +180,7 @@ def parse_structure_set(ds: Dataset, path: Path) -> StructureSet:
             name=name,
             interpreted_type=interpreted.get(number, ""),
             frame_of_reference_uid=str(item.get("ReferencedFrameOfReferenceUID", "") or ""),
+            identification_code=codes.get(number),
         )
         rc = contour_items.get(number)
         geometric: set[str] = set()

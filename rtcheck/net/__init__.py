@@ -5,5 +5,7 @@ Modules: :mod:`~rtcheck.net.storage` (safe paths, atomic writes),
 :mod:`~rtcheck.net.arrivals` (settle time, the checking thread),
 :mod:`~rtcheck.net.reports` (check and reports next to the data),
 :mod:`~rtcheck.net.scp` (the pynetdicom Storage SCP), :mod:`~rtcheck.net.logs`
-(log line formats).  pynetdicom is imported only when a listener starts.
+(log line formats), :mod:`~rtcheck.net.instances` (one object per SOP Instance UID),
+:mod:`~rtcheck.net.gate` (connection limits), :mod:`~rtcheck.net.status`
+(``rtcheck listen --status``).  pynetdicom is imported only when a listener starts.
 """

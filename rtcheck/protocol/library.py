@@ -75,8 +75,16 @@ def _read_yaml(raw: bytes, source: str) -> Any:
         raise ProtocolError(source, where, f"invalid YAML: {problem}") from None
 
 
+def _read_foreign(raw: bytes, source: str) -> Any:
+    """A file of another format (PQM CSV, ProKnow or Plan Score Card JSON), recognised by its content;
+    a TG-263 table gives its nomenclature dictionary (see rtcheck.protocol.importers)."""
+    from rtcheck.protocol.importers import read_foreign
+
+    return read_foreign(raw, source)
+
+
 # File suffix -> importer; the protocol folders are searched for files with these suffixes.
-_IMPORTERS: dict[str, Importer] = {".yaml": _read_yaml, ".yml": _read_yaml}
+_IMPORTERS: dict[str, Importer] = {".yaml": _read_yaml, ".yml": _read_yaml, ".csv": _read_foreign, ".json": _read_foreign}
 
 
 def register_importer(suffix: str, importer: Importer) -> None:
@@ -161,6 +169,9 @@ def _load(found: _Found) -> tuple[Protocol, dict]:
     """The protocol in a file and the document it was built from (for an overlay: merged with its bases)."""
     path, raw, document = found
     if not is_overlay(document):
+        from rtcheck.protocol.importers import resolve_nomenclature
+
+        document = resolve_nomenclature(document, path, read_document)
         protocol = parse_protocol(document, str(path))
         provenance: dict[str, str] = {}
         bases: list[dict] = []
@@ -205,9 +216,14 @@ def load_protocol_file(path: str | Path) -> Protocol:
 
 def list_protocols() -> list[Protocol]:
     """Every protocol found, first occurrence of an id winning (user folders before built-ins)."""
+    from rtcheck.protocol.importers import is_nomenclature
+
     found: dict[str, Protocol] = {}
     for path in protocol_files():
-        protocol = load_protocol_file(path)
+        file = _Found(path, *read_document(path))
+        if is_nomenclature(file.document):  # a TG-263 dictionary beside the protocols naming it
+            continue
+        protocol = _load(file)[0]
         found.setdefault(protocol.id, protocol)
     return list(found.values())
 

@@ -81,10 +81,14 @@ def resolve_structure(
     return StructureMatch(name, None, f"derived as {label} ({spec.derived})", combination)
 
 
-def match_structure(spec: StructureSpec, structure_set: StructureSet, override: str | None = None) -> StructureMatch:
-    """Find the ROI for ``spec``: an explicit override (exact ROI name) first, else the first alias that matches.
+FMA_SCHEME = "FMA"
 
-    Two ROIs matching the same alias are ambiguous and match nothing.
+
+def match_structure(spec: StructureSpec, structure_set: StructureSet, override: str | None = None) -> StructureMatch:
+    """Find the ROI for ``spec``: an explicit override (exact ROI name) first, then the ROI whose
+    RT ROI Identification Code is one of the structure's FMA codes, else the first alias that matches.
+
+    Two ROIs matching the same code or alias are ambiguous and match nothing.
     """
     if override is not None:
         roi = structure_set.roi_by_name(override)
@@ -92,6 +96,15 @@ def match_structure(spec: StructureSpec, structure_set: StructureSet, override: 
             return StructureMatch(spec.name, None, f"mapped to ROI {override!r}, which the structure set does not contain", unresolved=True)
         return StructureMatch(spec.name, roi, f"mapped explicitly to ROI {override!r}")
     candidates = [r for r in structure_set.rois if not excluded_from_evaluation(r.name)]
+    if spec.fma_codes:
+        wanted = {str(c) for c in spec.fma_codes}
+        coded = [r for r in candidates if r.identification_code and r.identification_code[0].upper() == FMA_SCHEME and r.identification_code[1] in wanted]
+        if len(coded) == 1:
+            roi = coded[0]
+            return StructureMatch(spec.name, roi, f"ROI {roi.name!r} matches by its code FMA {roi.identification_code[1]} (before any name)")  # type: ignore[index]
+        if len(coded) > 1:
+            listing = ", ".join(f"{r.name!r}" for r in coded)
+            return StructureMatch(spec.name, None, f"ambiguous: ROIs {listing} all carry FMA code(s) {', '.join(sorted(wanted))}; map one with --map {spec.name}=ROI")
     names = (spec.name, spec.tg263, *spec.aliases)
     for alias in names:
         key = normalise_name(alias)

@@ -103,13 +103,15 @@ class Derivation:
 @dataclass(frozen=True)
 class StructureSpec:
     """A structure the protocol speaks of: its key, TG-263 name, role, accepted ROI names,
-    and optionally how to derive it from other structures when no ROI matches."""
+    optionally its FMA codes (matched against a structure set's RT ROI Identification Code
+    Sequence before any name) and how to derive it from other structures when no ROI matches."""
 
     name: str
     tg263: str
     role: Role
     aliases: tuple[str, ...]
     derived: Derivation | None = None
+    fma_codes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ def parse_structures(v: Validator, raw: Any) -> dict[str, StructureSpec]:
     specs = {}
     for name, body in raw.items():
         entry = f"structures.{name}"
-        body = v.mapping(body, entry, required={"aliases"}, optional={"tg263", "role", "derived"})
+        body = v.mapping(body, entry, required={"aliases"}, optional={"tg263", "role", "derived", "fma"})
         aliases = body["aliases"]
         derived = _derivation(v, body.get("derived"), f"{entry}.derived", raw)
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases) or (not aliases and derived is None):
@@ -135,10 +135,21 @@ def parse_structures(v: Validator, raw: Any) -> dict[str, StructureSpec]:
             role=Role(role),
             aliases=tuple(a.strip() for a in aliases),
             derived=derived,
+            fma_codes=_fma_codes(v, body.get("fma"), f"{entry}.fma"),
         )
     for name in specs:
         _check_acyclic(v, name, specs, ())
     return specs
+
+
+def _fma_codes(v: Validator, raw: Any, entry: str) -> tuple[int, ...]:
+    """``fma: 7310`` or ``fma: [7200, 7199]``: Foundational Model of Anatomy IDs (TG-263's FMAID column)."""
+    if raw is None:
+        return ()
+    codes = raw if isinstance(raw, list) else [raw]
+    if not codes or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in codes):
+        raise v.fail(entry, f"expected an FMA ID (a positive whole number) or a list of them, got {raw!r}")
+    return tuple(codes)
 
 
 def _derivation(v: Validator, raw: Any, entry: str, structures: dict) -> Derivation | None:
