@@ -27,7 +27,7 @@ class CriterionStats:
     unit: str
     per_protocol: str
     variation_acceptable: str | None
-    required: bool
+    constraint_kind: str  # the protocol's kind: required | graded-if-contoured | informational
     counts: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STATUSES})
     values: list[float] = field(default_factory=list)
 
@@ -58,7 +58,7 @@ def cohort_statistics(documents: list[str]) -> list[CriterionStats]:
                     stats = criteria[check["id"]] = CriterionStats(
                         id=check["id"], kind=check["kind"], structure=check["structure"], metric=check["metric"],
                         unit=check["unit"], per_protocol=check["per_protocol"],
-                        variation_acceptable=check.get("variation_acceptable"), required=bool(check.get("required", True)),
+                        variation_acceptable=check.get("variation_acceptable"), constraint_kind=check["constraint_kind"],
                     )
                 stats.counts[check["status"]] += 1
                 if check.get("value") is not None and check["status"] != "not_evaluated":

@@ -38,7 +38,7 @@ def criteria_document(stats: list[CriterionStats], *, protocol: dict[str, str], 
         "criteria": [
             {
                 "id": s.id, "kind": s.kind, "structure": s.structure, "metric": s.metric, "unit": s.unit,
-                "per_protocol": s.per_protocol, "variation_acceptable": s.variation_acceptable, "required": s.required,
+                "per_protocol": s.per_protocol, "variation_acceptable": s.variation_acceptable, "constraint_kind": s.constraint_kind,
                 "plans": s.plans,
                 "counts": s.counts,
                 "share_pct": {status: _round(s.share_pct(status)) for status in STATUSES},
@@ -57,11 +57,11 @@ def criteria_json(document: dict[str, Any]) -> str:
 def criteria_csv(stats: list[CriterionStats]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "structure", "metric", "unit", "per_protocol", "variation_acceptable", "required", "plans",
+    writer.writerow(["id", "structure", "metric", "unit", "per_protocol", "variation_acceptable", "constraint_kind", "plans",
                      *(f"{s}_pct" for s in STATUSES), *(f"value_{q}" for q in _QUANTILES)])
     for s in stats:
         quantiles = s.quantiles() or {}
-        writer.writerow([s.id, s.structure, s.metric, s.unit, s.per_protocol, s.variation_acceptable or "", s.required, s.plans,
+        writer.writerow([s.id, s.structure, s.metric, s.unit, s.per_protocol, s.variation_acceptable or "", s.constraint_kind, s.plans,
                          *(f"{s.share_pct(status):.1f}" for status in STATUSES),
                          *(f"{quantiles[q]:.4g}" if q in quantiles else "" for q in _QUANTILES)])
     return buffer.getvalue()
@@ -98,13 +98,13 @@ def _plot(stats: list[CriterionStats]) -> str:
 def criteria_html(stats: list[CriterionStats], *, protocol: dict[str, str], arm: str) -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            s.id, s.structure, s.metric, s.per_protocol, s.variation_acceptable or "—", "yes" if s.required else "no", s.plans,
+            s.id, s.structure, s.metric, s.per_protocol, s.variation_acceptable or "—", s.constraint_kind, s.plans,
             *(f"{s.share_pct(status):.1f} %" for status in STATUSES),
             *((f"{(s.quantiles() or {})[q]:.4g} {s.unit}" if s.quantiles() else "—") for q in ("min", "median", "max")),
         )) + "</tr>"
         for s in stats
     )
-    head = "".join(f"<th>{h}</th>" for h in ("criterion", "structure", "metric", "per protocol", "variation", "required", "plans",
+    head = "".join(f"<th>{h}</th>" for h in ("criterion", "structure", "metric", "per protocol", "variation", "kind", "plans",
                                                *(_WORDS[s] for s in STATUSES), "min", "median", "max"))
     title = html.escape(f"Cohort test of {protocol.get('id', '')} arm {arm}")
     return (

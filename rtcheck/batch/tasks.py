@@ -37,7 +37,7 @@ class BatchSettings:
 
 @dataclass
 class TaskResult:
-    """A task's outcome, small and picklable: counts of the required checks by status and the reports' text."""
+    """A task's outcome, small and picklable: counts of the checks that make the verdict, by status and the reports' text."""
 
     key: str
     arm: str = ""
