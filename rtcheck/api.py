@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcheck.dicom.planset import LoadedInputs, build_dvh_set, build_plan_set, load_inputs, load_linked, select_sets
+from rtcheck.dicom.planset import (
+    LoadedInputs, build_dvh_set, build_plan_set, load_inputs, load_linked, select_sets, with_structure_set,
+)
+from rtcheck.dicom.plansum import build_plan_sum
 from rtcheck.dicom.references import LinkedSet
 from rtcheck.dicom.structures import Roi
 from rtcheck.dvh import EngineOptions
@@ -53,12 +56,26 @@ def check_paths(
     *,
     plan: str | None = None,
     options: CheckOptions = CheckOptions(),
+    structure_set: str | Path | None = None,
+    sum_plans: bool = False,
 ) -> list[CheckResult]:
-    """Check every plan found in ``paths`` (or the one ``plan`` selects) against ``arm`` of ``protocol``."""
+    """Check every plan found in ``paths`` (or the one ``plan`` selects) against ``arm`` of ``protocol``.
+
+    ``structure_set``: an RT Structure Set file to use instead of the one the plans reference (``--structure-set``;
+    same patient and Frame of Reference, said in the result's notes).  ``sum_plans`` (``--sum``): the plans
+    found are one course, checked as one (:mod:`rtcheck.dicom.plansum`), in the order they were found."""
     protocol = checkable_protocol(protocol, arm, options)
     inputs = load_inputs(paths)
+    sets = select_sets(inputs, plan)
+    if structure_set is not None:
+        sets = [with_structure_set(linked, inputs, structure_set) for linked in sets]
+    if sum_plans:
+        plan_set = build_plan_sum(sets, inputs)
+        chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
+        notes = [*inputs.skipped, *(n for s in sets for n in s.notes), *([note] if note else [])]
+        return [check_plan_set(plan_set, protocol, chosen, options, input_notes=notes)]
     results = []
-    for linked in select_sets(inputs, plan):
+    for linked in sets:
         results.append(_check_linked(linked, inputs, protocol, arm, options, input_notes=inputs.skipped))
     return results
 
@@ -109,9 +126,21 @@ def dvh_statistics(
     prescriptions = prescription_levels_gy(plan_set.plan)
     if rx_gy is None and prescriptions:
         rx_gy = max(prescriptions)
-    if rx_gy is None and any(m.needs_prescription for m in parsed):
+    rx_notes: list[str] = []
+    if any(m.needs_prescription for m in parsed):
         needing = ", ".join(m.text for m in parsed if m.needs_prescription)
-        raise SelectionError(f"{needing} refer to a prescription: pass --rx-gy (no RT Plan gives one)")
+        if rx_gy is None:
+            gap = plan_set.plan.prescription_gap if plan_set.plan is not None else "no RT Plan among the inputs"
+            raise SelectionError(f"{needing} refer to a prescription: pass --rx-gy (the plan gives none: {gap or 'no prescribed dose'})")
+        if given_rx is not None:
+            rx_notes.append(f"{needing}: % of {rx_gy:g} Gy, the prescription given with --rx-gy")
+        else:
+            assert plan_set.plan is not None
+            top = max((t for t in plan_set.plan.targets if t.total_dose_gy), key=lambda t: t.total_dose_gy or 0.0)
+            rx_notes.append(
+                f"{needing}: % of {rx_gy:g} Gy, the plan's highest prescription ({top.name!r}, from {top.sources.get('total_dose_gy', '?')}); "
+                "pass --rx-gy for another"
+            )
     tps: dict[int, TpsDvh] = {}
     tps_notes: list[str] = []
     if compare_tps:
@@ -174,4 +203,4 @@ def dvh_statistics(
             row.tps = compare_with_tps(dvh, tps[roi.number], rx_gy=rx_gy)
             row.notes += row.tps.notes
         rows.append(row)
-    return rows, inputs.skipped + plan_set.notes + tps_notes
+    return rows, inputs.skipped + plan_set.notes + rx_notes + tps_notes

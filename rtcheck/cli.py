@@ -124,8 +124,13 @@ def main() -> None:
 @click.option("--prior-fractions", type=click.IntRange(min=1), help="Number of fractions of the prior course (with --prior-dose).")
 @click.option("--prior-interval-months", type=click.FloatRange(min=0),
               help="Months between the prior course and this one (for a recovery credit the protocol states).")
+@click.option("--structure-set", "structure_set", type=click.Path(dir_okay=False, path_type=str),
+              help="Use this RT Structure Set (same patient and Frame of Reference) instead of the one the plan references.")
+@click.option("--sum", "sum_plans", is_flag=True,
+              help="The RT Plans found are one course (e.g. phase 1 + sequential boost): their doses added, checked as one.")
+@click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
 def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map, junit_path, html_path, pdf_path, anonymize,
-          prior_dose, prior_fractions, prior_interval_months):
+          prior_dose, prior_fractions, prior_interval_months, structure_set, sum_plans, db_url):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
     from rtcheck.grading import CheckOptions
@@ -133,7 +138,8 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
     if anonymize and not (html_path or pdf_path):
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
     options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
-    results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options)
+    store = _open_store(db_url) if db_url else None
+    results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options, structure_set=structure_set, sum_plans=sum_plans)
     from rtcheck.files import InputGuard, OutputPlace, write_output
     from rtcheck.render.outputs import RenderOptions, Rendering
 
@@ -151,6 +157,8 @@ def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, struct
                 if note.endswith("skipped") or ": skipped, " in note:
                     _warn(note)
     click.echo(rendering.text(output_format))
+    if store is not None:
+        _record_results(store, results, os.path.abspath(html_path) if html_path else "")
     sys.exit(_verdict_exit_code([r.verdict.value for r in results], fail_on))
 
 
@@ -199,7 +207,8 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare
               help="'variation' makes variation_acceptable exit 1 too.")
 @click.option("--map", "structure_map", multiple=True, metavar="STRUCTURE=ROI",
               help="Use this ROI (exact name) for a protocol structure; repeatable.")
-def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_scheduler, fail_on, structure_map):
+@click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
+def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_scheduler, fail_on, structure_map, db_url):
     """Check every plan found under ROOTS, grouping files into plan sets by UID references.
 
     Exit 2 if any set could not be checked (its row in the summary says why), else 1 or 0 as `check`.
@@ -212,6 +221,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
     if jobs is not None and dask_scheduler:
         raise click.UsageError("--jobs and --dask-scheduler exclude each other (the cluster sets the parallelism)")
     bar = None
+    stored = _StoreTally(_open_store(db_url), "batch") if db_url else None
 
     def start(found) -> None:
         nonlocal bar
@@ -225,7 +235,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
         outcome = run_batch(
             list(roots), protocol_id, arm, out_dir, jobs=jobs, html=html, anonymize=anonymize,
             options=CheckOptions(structure_map=_parse_map(structure_map)), dask_scheduler=dask_scheduler,
-            on_start=start, on_row=lambda row: bar.update(1) if bar is not None else None,
+            on_start=start, on_row=lambda row: bar.update(1) if bar is not None else None, on_record=stored,
         )
     finally:
         if bar is not None:
@@ -236,6 +246,8 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
     tally = ", ".join(f"{n} {verdict}" for verdict, n in outcome.counts.items() if n)
     click.echo(f"{len(outcome.rows)} plan set(s): {tally or 'none found'}")
     click.echo(f"summary: {outcome.summary_csv}, {outcome.summary_json}")
+    if stored is not None:
+        click.echo(f"results store: {stored.added} check(s) added, {stored.already} already stored")
     if not outcome.rows:
         _fail(f"{', '.join(roots)}: no RT Plan or RT Dose found")
     if outcome.internal_errors:
@@ -449,8 +461,9 @@ def _ae_title(ctx, param, value):
               show_default=True, help="Open connections allowed in all.")
 @click.option("--status", "show_status", is_flag=True,
               help="Do not listen: list the plans in --store received but not yet reported, and why; then exit.")
+@click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
 def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, html, log_json, request_timeout_s,
-           max_per_address, max_connections, show_status):
+           max_per_address, max_connections, show_status, db_url):
     """Receive plans over DICOM (C-STORE) and check each complete set on arrival.
 
     Reports rtcheck-<PlanSOPInstanceUID>.json/.xml/.html are written next to
@@ -479,7 +492,9 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     limits = ConnectionLimits(request_timeout_s, max_per_address, max_connections)
-    listener = Listener(ListenerConfig(Path(store), port, ae_title, protocol, arm, bind, allowed, settle_s, html, limits))
+    on_result = _StoreTally(_open_store(db_url), "listen").result if db_url else None
+    listener = Listener(ListenerConfig(Path(store), port, ae_title, protocol, arm, bind, allowed, settle_s, html, limits,
+                                       on_result=on_result))
     listener.start()
     try:
         while not stop.wait(0.5):
@@ -514,6 +529,183 @@ def _listen_status(store, as_json: bool) -> None:
         click.echo(json.dumps(fields, ensure_ascii=False) if as_json else render_plain("pending", fields))
     summary = {"pending": len(pending), "listener": "running" if running else "not running"}
     click.echo(json.dumps(summary) if as_json else render_plain("status", summary))
+
+
+# --- Results store and review dashboard: --db of check/batch/listen, `serve`, `users`, `db` (rtcheck.store, rtcheck.web) ---
+
+
+def _open_store(db_url: str):
+    """The results store at ``--db`` (needs the extra 'dashboard'; PostgreSQL also 'postgresql')."""
+    try:
+        from rtcheck.store import open_store
+    except ImportError as exc:
+        _fail(f"--db needs the extra 'dashboard': pip install 'rtcheck[dashboard]' ({exc.name} is missing)")
+    try:
+        return open_store(db_url)
+    except ImportError as exc:
+        _fail(f"--db {db_url.split('@')[-1]}: needs the extra 'postgresql': pip install 'rtcheck[postgresql]' ({exc.name} is missing)")
+
+
+class _StoreTally:
+    """Records checks in the store as they come and counts what was new."""
+
+    def __init__(self, store, origin: str) -> None:
+        from rtcheck.store import Origin
+
+        self.store, self.origin, self.added, self.already = store, Origin(origin), 0, 0
+
+    def __call__(self, record, report_html: str = "") -> None:
+        from dataclasses import replace
+
+        from rtcheck.store import record_check
+
+        if report_html:
+            record = replace(record, report_html=report_html)
+        if record_check(self.store, record, self.origin).created:
+            self.added += 1
+        else:
+            self.already += 1
+
+    def result(self, result, report_html: str = "") -> None:
+        from rtcheck.store import build_record
+
+        self(build_record(result), report_html)
+
+
+def _record_results(store, results, report_html: str) -> None:
+    tally = _StoreTally(store, "check")
+    for result in results:
+        tally.result(result, report_html)
+    click.echo(f"rtcheck: results store: {tally.added} check(s) added, {tally.already} already stored", err=True)
+
+
+_DB_OPTION = click.option("--db", "db_url", required=True, metavar="URL",
+                          help="The results store: a SQLite file path, or postgresql://user@host/database.")
+
+
+@main.command()
+@click.option("--db", "db_url", metavar="URL", help="The results store: a SQLite file path, or postgresql://user@host/database.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (0.0.0.0: every interface; put TLS in front).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="TCP port (0: any free port).")
+@click.option("--anonymize", is_flag=True, help="Show patient IDs as pseudonyms; withhold names, dates, file paths and HTML reports.")
+@click.option("--refresh", "refresh_s", type=click.IntRange(5, 3600), default=30, show_default=True,
+              help="Seconds between reloads of the plan list (arrivals from `listen --db` appear).")
+@click.option("--secure-cookies", is_flag=True, help="Send the session cookie over HTTPS only (behind a TLS proxy).")
+@click.option("--demo", "demo_paths", multiple=True, type=click.Path(exists=True, path_type=str),
+              help="Demonstration: check the plans under this folder (arm auto of --demo-protocol) into a temporary "
+              "store, add a reviewer 'demo' with a one-time password, and serve it anonymized.")
+@click.option("--demo-protocol", default="escc-induction-icrt-ccrt", show_default=True, help="The protocol of --demo.")
+def serve(db_url, host, port, anonymize, refresh_s, secure_cookies, demo_paths, demo_protocol):
+    """Serve the review dashboard of a results store (every page needs a login; see `rtcheck users add`)."""
+    import logging
+    import secrets
+    import tempfile
+
+    from rtcheck.web import DashboardSettings, make_dashboard_server
+
+    if bool(db_url) == bool(demo_paths):
+        raise click.UsageError("give --db URL, or --demo PATH for a demonstration on a temporary store")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="rtcheck-demo-") as scratch:
+        if demo_paths:
+            from rtcheck.batch import run_batch
+            from rtcheck.store import Role
+            from rtcheck.store.users import add_user
+
+            store = _open_store(os.path.join(scratch, "demo.sqlite"))
+            tally = _StoreTally(store, "batch")
+            run_batch(list(demo_paths), demo_protocol, "auto", os.path.join(scratch, "out"), on_record=tally)
+            password = secrets.token_urlsafe(12)
+            add_user(store, "demo", password, Role.REVIEWER)
+            anonymize = True
+            click.echo(f"demo: {tally.added} plan(s) checked; log in as 'demo' with password {password}", err=True)
+        else:
+            store = _open_store(db_url)
+        server = make_dashboard_server(store, host, port, DashboardSettings(anonymize=anonymize, refresh_s=refresh_s,
+                                                                            secure_cookies=secure_cookies))
+        click.echo(f"rtcheck dashboard on http://{host}:{server.server_port}/ (Ctrl-C to stop)", err=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+            store.close()
+
+
+@main.group("users")
+def users_group():
+    """Accounts of the dashboard (subcommands: add, disable, list)."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["viewer", "reviewer", "admin"]), required=True,
+              help="viewer: reads; reviewer: also signs off; admin: also sees the accounts.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input (else prompt).")
+@_DB_OPTION
+def users_add(username, role, password_stdin, db_url):
+    """Add an account (the password is stored as an argon2id hash)."""
+    from rtcheck.store import Role
+    from rtcheck.store.users import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    add_user(_open_store(db_url), username, password, Role(role))
+    click.echo(f"user {username} added ({role})")
+
+
+@users_group.command("disable")
+@click.argument("username")
+@_DB_OPTION
+def users_disable(username, db_url):
+    """Disable an account: no more logins, open sessions end (its sign-offs stay)."""
+    from rtcheck.store.users import disable_user
+
+    disable_user(_open_store(db_url), username)
+    click.echo(f"user {username} disabled")
+
+
+@users_group.command("list")
+@_DB_OPTION
+def users_list(db_url):
+    """List the accounts."""
+    from rtcheck.store.users import list_users
+
+    for user in list_users(_open_store(db_url)):
+        click.echo(f"{user.username}\t{user.role}\t{'active' if user.active else 'disabled'}")
+
+
+@main.group("db")
+def db_group():
+    """The results store (subcommand: import)."""
+
+
+@db_group.command("import")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False, path_type=str))
+@_DB_OPTION
+def db_import(out_dir, db_url):
+    """Record the check reports (rtcheck.check/1 JSON) of a `batch --out` folder or a listener's folder.
+
+    Checks stored already are counted, not added again. The JSON reports hold no DVH curves,
+    so their plan pages show none. Exit 2 if a file could not be read.
+    """
+    from rtcheck.store import import_reports, report_documents
+
+    store = _open_store(db_url)
+    files = report_documents(out_dir)
+    with click.progressbar(length=len(files), label="importing", file=sys.stderr, show_pos=True) as bar:
+        counts = import_reports(store, files, on_file=lambda _path: bar.update(1))
+    for problem in counts.unreadable or []:
+        _warn(problem)
+    click.echo(f"{len(files)} JSON file(s): {counts.added} check(s) added, {counts.already_stored} already stored, "
+               f"{counts.not_checks} not a check report, {len(counts.unreadable or [])} unreadable")
+    sys.exit(EXIT_INPUT if counts.unreadable else EXIT_OK)
+
+# --- end of the results store and dashboard block ---
 
 
 if __name__ == "__main__":  # pragma: no cover

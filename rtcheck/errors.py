@@ -152,3 +152,8 @@ class OutputFolderError(OutputError):
 
 class WriteFailedError(OutputError):
     """The operating system refused the write (no space, no permission, no such folder...)."""
+
+
+class StoreError(RtcheckError):
+    """The results database cannot be opened or used, or a request to it is refused
+    (an unknown user, a sign-off without its reasons)."""

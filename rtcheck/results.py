@@ -10,6 +10,7 @@ from rtcheck.codes import CodedWord
 from rtcheck.protocol.model import ConstraintKind
 
 if TYPE_CHECKING:
+    from rtcheck.dicom.summation import DoseComparison
     from rtcheck.dvh.histogram import DoseVolumeHistogram
     from rtcheck.dvh.tps import TpsComparison
 
@@ -162,6 +163,8 @@ class CheckResult:
     # The DVH of every structure the check evaluated, by the protocol's structure name
     # (derived structures included), for plots.
     dvhs_by_structure: dict[str, "DoseVolumeHistogram"] = field(default_factory=dict, repr=False)
+    # RT Doses given besides the one used (BEAM doses besides a PLAN dose...), compared with it (rtcheck.dicom.summation).
+    dose_comparisons: list["DoseComparison"] = field(default_factory=list)
 
     @property
     def verdict(self) -> Status:

@@ -468,33 +468,46 @@ def test_inputs_are_never_modified(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- FRACTION and BEAM doses
 
 
-def test_fraction_dose_is_scaled_by_the_number_of_fractions(tmp_path):
-    """A FRACTION dose counts fractions x its dose: the PTV mean is 28 x the per-fraction mean."""
+def test_fraction_dose_is_the_whole_delivery_of_its_fraction_group(tmp_path):
+    """PS3.3 C.8.8.3: FRACTION is the dose of a whole fraction group (Pinnacle writes its plan dose so), not one
+    session: the same dose labelled FRACTION or PLAN gives the same DVH; FRACTION_SESSION is 28 x it."""
 
-    def per_fraction(x, y, z):
-        return 1.8 + 0.01 * x + 0.005 * z
+    def course(x, y, z):
+        return 50.0 + 0.3 * x + 0.1 * z
 
     rois = [RoiShape("PTV", centre_xy_mm=(4, -2), radius_mm=10, z_range_mm=(-10, 14))]
-    plan_case = Case(rois, dose=per_fraction)  # the same dose written as a whole-plan dose
-    plan_case.write(tmp_path / "plan")
-    fraction_case = Case(rois, dose=per_fraction)
-    fraction_case.rt_dose.DoseSummationType = "FRACTION"
-    fraction_case.write(tmp_path / "fraction")
-
-    once = dvh_json(tmp_path / "plan")["PTV"]
-    scaled = dvh_json(tmp_path / "fraction")["PTV"]
-    assert once["mean_gy"] == pytest.approx(1.8 + 0.01 * 4 + 0.005 * 2, abs=0.002)  # the centroid's dose
-    assert scaled["mean_gy"] == pytest.approx(28 * once["mean_gy"], rel=1e-3)
-    assert scaled["max_gy"] == pytest.approx(28 * once["max_gy"], rel=1e-3)
-    assert "FRACTION" in rtcheck("dvh", tmp_path / "fraction").stderr
+    for label in ("PLAN", "FRACTION", "FRACTION_SESSION"):
+        case = Case(rois, dose=course)
+        case.rt_dose.DoseSummationType = label
+        case.write(tmp_path / label)
+    plan, fraction, session = (dvh_json(tmp_path / label)["PTV"] for label in ("PLAN", "FRACTION", "FRACTION_SESSION"))
+    assert plan["mean_gy"] == pytest.approx(50.0 + 0.3 * 4 + 0.1 * 2, abs=0.01)  # the centroid's dose
+    for key in ("mean_gy", "max_gy", "min_gy"):
+        assert fraction[key] == plan[key]
+        assert session[key] == pytest.approx(28 * plan[key], rel=1e-6)
+    assert "FRACTION_SESSION (one session) x 28 fractions" in rtcheck("dvh", tmp_path / "FRACTION_SESSION").stderr
 
 
-def test_fraction_dose_without_its_plan_is_refused(tmp_path):
-    """Without the RT Plan a FRACTION dose cannot be scaled to the course: exit 2 naming it."""
+def test_session_dose_without_its_plan_is_refused(tmp_path):
+    """Without the RT Plan a FRACTION_SESSION dose cannot be made a course: exit 2 naming it. A FRACTION dose is
+    a course already: read, with a note that other fraction groups cannot be known."""
     case = compliant_case()
-    case.rt_dose.DoseSummationType = "FRACTION"
+    case.rt_dose.DoseSummationType = "FRACTION_SESSION"
     paths = case.write(tmp_path)
-    assert_input_error(rtcheck("dvh", paths["structure_set"], paths["dose"]), "FRACTION", names=paths["dose"])
+    assert_input_error(rtcheck("dvh", paths["structure_set"], paths["dose"]), "FRACTION_SESSION", names=paths["dose"])
+    case.rt_dose.DoseSummationType = "FRACTION"
+    case.write(tmp_path)
+    result = rtcheck("dvh", paths["structure_set"], paths["dose"])
+    assert result.exit_code == 0, result.stderr
+    assert "cannot tell whether the plan has other fraction groups" in result.stderr
+
+
+@pytest.mark.parametrize("summation", ["CONTROL_POINT", "RECORD", "SOMETHING"])
+def test_control_point_record_and_unknown_summation_types_are_refused(tmp_path, summation):
+    case = compliant_case()
+    case.rt_dose.DoseSummationType = summation
+    paths = case.write(tmp_path)
+    assert_input_error(rtcheck("check", tmp_path, *CR_PR), "DoseSummationType", summation, names=paths["dose"])
 
 
 def _two_beam_case(second_dose, *, reference_beams: bool = True, shift_mm: float = 0.0):

@@ -30,6 +30,9 @@ STAGES = {
     "batch": 8,
     "net": 8,
     "cli": 8,
+    # The results store records results (with their rendered JSON); the dashboard reads the store.
+    "store": 8,
+    "web": 8,
 }
 
 

@@ -119,7 +119,8 @@ def _structure_set(*names: str) -> StructureSet:
         ("SpinalCord", ["ＣＯＲＤ"], "ＣＯＲＤ"),  # full-width letters as some Chinese systems export
         ("Heart", ["zHeart", "心脏"], "心脏"),  # z-prefixed ROIs are not for evaluation
         ("Lungs", ["Lung_L", "Lung_R"], None),  # no ROI matches; the union is made by resolve_structure
-        ("PTV", ["PTV", "ptv "], None),  # ambiguous
+        ("PTV", ["PTV", "ptv "], "PTV"),  # several match: the exact name is chosen before an alias (the other named)
+        ("PTV", ["ptv", "PTV "], None),  # several match, none exactly: ambiguous
     ],
 )
 def test_structure_matching(structure, roi_names, expected):

@@ -341,10 +341,10 @@ def test_per_beam_dvhs_are_not_compared(tmp_path):
     assert any("per beam" in note and "not compared" in note for note in notes)
 
 
-def test_fraction_dose_dvhs_are_scaled_to_the_course(tmp_path):
-    """A FRACTION dose is multiplied by the fractions, and so are the doses of its DVHs."""
+def test_session_dose_dvhs_are_scaled_to_the_course(tmp_path):
+    """A FRACTION_SESSION dose (one session) is multiplied by the fractions, and so are the doses of its DVHs."""
     case = uniform_case()
-    case.rt_dose.DoseSummationType = "FRACTION"
+    case.rt_dose.DoseSummationType = "FRACTION_SESSION"
     write_with_dvhs(case, tmp_path, [dvh_item(1, uniform_cumulative(CYLINDER_CC))])
     [row], notes = dvh_statistics([tmp_path], compare_tps=True)
     mean = row.tps.quantities["mean_gy"]

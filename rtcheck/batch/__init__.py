@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from rtcheck import __version__
 from rtcheck.batch.discovery import Discovery, PlanSetFiles, discover
@@ -74,6 +75,7 @@ def run_batch(
     dask_scheduler: str | None = None,
     on_start: Callable[[Discovery], None] | None = None,
     on_row: Callable[[SummaryRow], None] | None = None,
+    on_record: Callable[[Any, str], None] | None = None,
 ) -> BatchOutcome:
     """Check every plan set under ``roots`` against ``arm`` (or ``auto``) of ``protocol``; write reports and summary.
 
@@ -82,7 +84,8 @@ def run_batch(
     row with its ``error``; the batch goes on.  Problems with the batch itself
     (unknown protocol or arm, output folder among the inputs, Dask unreachable)
     raise before anything is checked.  ``on_start`` receives the discovery,
-    ``on_row`` each row as its set completes (in completion order).
+    ``on_row`` each row as its set completes (in completion order); ``on_record`` (``batch --db``)
+    each checked set's :class:`rtcheck.store.record.CheckRecord` and its HTML report's path ("" when none).
     """
     from rtcheck.batch.runner import default_jobs, run_local
     from rtcheck.api import checkable_protocol
@@ -100,7 +103,8 @@ def run_batch(
         on_start(found)
 
     settings = BatchSettings(
-        protocol=protocol, arm=arm, options=options, html=html, anonymize=anonymize, generated_at=datetime.now(timezone.utc)
+        protocol=protocol, arm=arm, options=options, html=html, anonymize=anonymize, generated_at=datetime.now(timezone.utc),
+        records=on_record is not None,
     )
     by_key = {s.key: s for s in found.sets}
     # Names are given out in sorted order before any task runs, so they do not depend on completion order.
@@ -143,6 +147,8 @@ def run_batch(
         internal += result.internal
         if "json" in result.reports and not result.error:
             check_documents[result.key] = result.reports["json"]
+        if on_record is not None and result.record is not None and not row.error:
+            on_record(result.record, str((output.path / row.report_html).resolve()) if row.report_html else "")
         record(row)
 
     rows.sort(key=SummaryRow.sort_key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from rtcheck import __version__
 from rtcheck.batch.discovery import PlanSetFiles
@@ -28,6 +29,7 @@ class BatchSettings:
     html: bool = False
     anonymize: bool = False
     generated_at: datetime | None = None  # the report date of every HTML report (the batch's start)
+    records: bool = False  # also return the check's rtcheck.store record (batch --db)
 
     @property
     def formats(self) -> tuple[str, ...]:
@@ -50,6 +52,7 @@ class TaskResult:
     internal: bool = False  # the error is a bug, not the input's fault
     reports: dict[str, str] = field(default_factory=dict)  # format name (rtcheck.render.outputs.FORMATS) -> text
     rtcheck_version: str = __version__
+    record: Any = None  # rtcheck.store.record.CheckRecord with BatchSettings.records
 
 
 def failed(plan_set: PlanSetFiles, error: str, *, internal: bool = False) -> TaskResult:
@@ -87,6 +90,10 @@ def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskRes
     try:
         for name in settings.formats:
             outcome.reports[name] = rendering.text(name)
+        if settings.records:
+            from rtcheck.store.record import build_record
+
+            outcome.record = build_record(result, document_text=outcome.reports.get("json"))
     except Exception as exc:  # noqa: BLE001
         outcome.error, outcome.internal = _internal(exc), True
     return outcome

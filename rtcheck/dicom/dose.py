@@ -31,7 +31,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from rtcheck.dicom.dose_file import DoseFile, describe_dose_file
-from rtcheck.dicom.io import read_dataset
+from rtcheck.dicom.io import file_meta_notes, read_dataset
 from rtcheck.errors import InputError, UnsupportedObjectError
 
 _AXIS_TOLERANCE = 1e-3
@@ -234,7 +234,9 @@ def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
 def load_dose(path: Path) -> DoseGrid:
     """Read an RT Dose file with its pixel data and build its DoseGrid."""
     ds = read_dataset(path)
-    return parse_dose(ds, path)
+    grid = parse_dose(ds, path)
+    grid.notes += file_meta_notes(ds, path)
+    return grid
 
 
 def sum_doses(grids: list[DoseGrid]) -> DoseGrid:
@@ -410,3 +412,53 @@ def dose_on_lattice(grid: DoseGrid, x_mm: np.ndarray, y_mm: np.ndarray, z_mm: np
         lower, upper = grid.dose_gy[z.lower[k]], grid.dose_gy[z.upper[k]]
         out[k] = plane.values((lower + (upper - lower) * z.weight[k])[None])[0]
     return out
+
+
+def resampled_sum(grids: list[DoseGrid]) -> tuple[DoseGrid, list[str]]:
+    """The sum of dose grids of one Frame of Reference (e.g. the plans of one course, the fraction groups of
+    one plan), on the first grid's voxel centres, and notes.
+
+    Grids of the first's geometry are added as they are; the others are resampled by :func:`dose_on_lattice`.
+    The dose is known only where every grid gives it, so the summed grid keeps the first grid's centres that
+    all the grids cover (the module's edge rule) and nothing beyond: a structure reaching farther counts as
+    outside the dose grid, never as receiving no dose there.
+    """
+    first = grids[0]
+    for other in grids[1:]:
+        if other.frame_of_reference_uid != first.frame_of_reference_uid:
+            raise InputError(
+                other.paths[0] if other.paths else None,
+                f"Frame of Reference {other.frame_of_reference_uid} differs from {first.paths[0] if first.paths else 'the first dose'}'s "
+                f"({first.frame_of_reference_uid}); rtcheck adds doses only in one Frame of Reference (no registration)",
+            )
+    keep = []
+    for axis in ("x_mm", "y_mm", "z_mm"):
+        centres = getattr(first, axis)
+        inside = np.ones(centres.size, dtype=bool)
+        for other in grids[1:]:
+            low, high = axis_extent_mm(getattr(other, axis))
+            inside &= (centres >= low - EDGE_TOLERANCE_MM) & (centres <= high + EDGE_TOLERANCE_MM)
+        if not inside.any():
+            raise InputError(other.paths[0] if other.paths else None, f"its dose grid does not overlap {first.paths[0]}'s: the doses cannot be added")
+        keep.append(np.flatnonzero(inside))
+    ix, iy, iz = (slice(int(k[0]), int(k[-1]) + 1) for k in keep)
+    x, y, z = first.x_mm[ix], first.y_mm[iy], first.z_mm[iz]
+    total = first.dose_gy[iz, iy, ix].copy()
+    notes = []
+    for other in grids[1:]:
+        if other.same_geometry(first):
+            total += other.dose_gy[iz, iy, ix]
+        else:
+            total += dose_on_lattice(other, x, y, z)
+            notes.append(f"{', '.join(map(str, other.paths))}: resampled (trilinear) onto the grid of {first.paths[0]}")
+    if total.shape != first.dose_gy.shape:
+        notes.append(
+            f"the summed dose covers {total.size / first.dose_gy.size * 100:.1f} % of {first.paths[0]}'s grid: "
+            "only where every dose grid gives the dose"
+        )
+    return DoseGrid(
+        dose_gy=total, x_mm=np.ascontiguousarray(x), y_mm=np.ascontiguousarray(y), z_mm=np.ascontiguousarray(z),
+        frame_of_reference_uid=first.frame_of_reference_uid,
+        paths=[p for g in grids for p in g.paths], summation_type="sum", dose_type=first.dose_type,
+        files=[f for g in grids for f in g.files],
+    ), notes

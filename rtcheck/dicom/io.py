@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
 from rtcheck.errors import DamagedFileError, InputError, NotDicomError, TruncatedFileError
@@ -66,6 +67,7 @@ def _read_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
                 ds = pydicom.dcmread(fp, force=True, stop_before_pixels=stop_before_pixels)
                 if "SOPClassUID" not in ds:
                     raise NotDicomError(path, "not a DICOM file (no DICM prefix and no SOP Class UID)") from None
+            _infer_transfer_syntax(ds)
             _check_complete(ds, path)
             # Convert every element now, while errors can still be attributed to this file.
             _convert_all(ds, path)
@@ -82,6 +84,41 @@ def _read_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
     except Exception as exc:  # pydicom raises many types on garbage bytes
         raise NotDicomError(path, f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
     return ds
+
+
+# The transfer syntax of a data set read without file meta, as pydicom found its encoding: (implicit VR, little endian).
+_ENCODINGS = {
+    (True, True): ImplicitVRLittleEndian,
+    (False, True): ExplicitVRLittleEndian,
+    (False, False): ExplicitVRBigEndian,
+}
+
+
+def _infer_transfer_syntax(ds: Dataset) -> None:
+    """A file without file meta (PS3.10 Part 10 header; e.g. Monaco's RT Plan and RT Dose) says nothing of its
+    transfer syntax: pydicom found the encoding while reading, and the uncompressed syntax of that encoding is
+    recorded in the file meta, so the pixel data can be decoded; :func:`inferred_transfer_syntax` tells it."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    syntax = _ENCODINGS.get(tuple(getattr(ds, "original_encoding", (None, None))))
+    if syntax is None:
+        return
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    meta.TransferSyntaxUID = syntax
+    meta._rtcheck_inferred = syntax.name  # a Python attribute, not an element: never written anywhere
+
+
+def inferred_transfer_syntax(ds: Dataset) -> str | None:
+    """The name of the transfer syntax rtcheck inferred for ``ds`` (read without file meta), else None."""
+    return getattr(getattr(ds, "file_meta", None), "_rtcheck_inferred", None)
+
+
+def file_meta_notes(ds: Dataset, path: Path) -> list[str]:
+    """The note for a data set read without file meta (its transfer syntax inferred), else none."""
+    syntax = inferred_transfer_syntax(ds)
+    return [f"{path}: no file meta (no DICM preamble); read as {syntax}, the encoding found in the file"] if syntax else []
 
 
 def read_header(path: str | Path, tags: Sequence[str]) -> Dataset:

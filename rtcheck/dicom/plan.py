@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from rtcheck.dicom.sop import RTObjectKind
+from rtcheck.dicom.sop import DOSE_FREE_DELIVERY_TYPES, RTObjectKind
 
 # Beam doses and the target prescription of one plan should agree to well within this.
 _BEAM_DOSE_AGREEMENT = 0.01
@@ -18,10 +18,17 @@ _BEAM_DOSE_AGREEMENT = 0.01
 
 @dataclass
 class FractionGroup:
+    """One fraction group (RT Fraction Scheme Module, PS3.3 C.8.8.13): its fractions, the sum of its treatment
+    beams' BeamDose (Gy per fraction) and where those doses are specified."""
+
     number: int
     fractions_planned: int | None
     beam_dose_per_fraction_gy: float | None
     referenced_dose_reference_numbers: list[int]
+    # The distinct dose specification points of its treatment beams with a BeamDose: coordinates (mm) of
+    # BeamDoseSpecificationPoint, else the Referenced Dose Reference UID; "?" for a beam that names none.
+    beam_dose_points: list[str] = field(default_factory=list)
+    treatment_beams_with_dose: int = 0
 
 
 @dataclass
@@ -41,6 +48,8 @@ class TargetPrescription:
     fractions: int | None
     dose_per_fraction_gy: float | None
     sources: dict[str, str] = field(default_factory=dict)
+    # The fraction groups that deliver it (by FractionGroupNumber); empty when unknown.
+    fraction_groups: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +66,8 @@ class Plan:
     targets: list[TargetPrescription]
     beam_numbers: list[int]
     notes: list[str] = field(default_factory=list)
+    # Why the plan has no readable prescription ("" when it has one): prescription checks say it.
+    prescription_gap: str = ""
     # RTPlanDate and StudyDate as written (DICOM DA, YYYYMMDD), "" when absent: for reports.
     plan_date: str = ""
     study_date: str = ""
@@ -90,11 +101,27 @@ def _float(value) -> float | None:
         return None
 
 
-def _parse_fraction_groups(ds: Dataset) -> list[FractionGroup]:
+def _dose_point(beam: Dataset) -> str:
+    """Where a beam's BeamDose is specified: BeamDoseSpecificationPoint (300A,0082; mm, rounded to 0.01 mm),
+    else the dose reference it names (Referenced Dose Reference UID, 300A,0083), else "?"."""
+    point = beam.get("BeamDoseSpecificationPoint")
+    if point is not None:
+        try:
+            return "(" + ", ".join(f"{float(v):.2f}" for v in point) + ") mm"
+        except (TypeError, ValueError):
+            return "?"
+    uid = str(beam.get("ReferencedDoseReferenceUID", "") or "")
+    return f"dose reference {uid}" if uid else "?"
+
+
+def _parse_fraction_groups(ds: Dataset, dose_free: set[int]) -> list[FractionGroup]:
     groups: list[FractionGroup] = []
     for item in ds.get("FractionGroupSequence", []):
-        beam_doses = [_float(b.get("BeamDose")) for b in item.get("ReferencedBeamSequence", [])]
-        known = [d for d in beam_doses if d is not None]
+        with_dose = [
+            b for b in item.get("ReferencedBeamSequence", [])
+            if _float(b.get("BeamDose")) is not None and _int(b.get("ReferencedBeamNumber")) not in dose_free
+        ]
+        known = [float(b.BeamDose) for b in with_dose]
         groups.append(
             FractionGroup(
                 number=_int(item.get("FractionGroupNumber")) or len(groups) + 1,
@@ -103,25 +130,29 @@ def _parse_fraction_groups(ds: Dataset) -> list[FractionGroup]:
                 referenced_dose_reference_numbers=[
                     n for n in (_int(r.get("ReferencedDoseReferenceNumber")) for r in item.get("ReferencedDoseReferenceSequence", [])) if n is not None
                 ],
+                beam_dose_points=list(dict.fromkeys(_dose_point(b) for b in with_dose)),
+                treatment_beams_with_dose=len(with_dose),
             )
         )
     return groups
 
 
-def _group_for(number: int | None, groups: list[FractionGroup]) -> FractionGroup | None:
-    """The fraction group delivering a dose reference: the one that references it, else the only group."""
+def _groups_for(number: int | None, groups: list[FractionGroup]) -> list[FractionGroup]:
+    """The fraction groups delivering a dose reference: those that reference it, else the only group."""
     referencing = [g for g in groups if number is not None and number in g.referenced_dose_reference_numbers]
-    if len(referencing) == 1:
-        return referencing[0]
-    if not referencing and len(groups) == 1:
-        return groups[0]
-    return None
+    if referencing:
+        return referencing
+    return list(groups) if len(groups) == 1 else []
 
 
 def parse_plan(ds: Dataset, path: Path, kind: RTObjectKind) -> Plan:
     """Build a Plan (prescriptions and fractionation) from an RT (Ion) Plan data set."""
-    groups = _parse_fraction_groups(ds)
     beams_seq = ds.get("IonBeamSequence" if kind is RTObjectKind.ION_PLAN else "BeamSequence", [])
+    dose_free = {
+        n for n in (_int(b.get("BeamNumber")) for b in beams_seq
+                    if str(b.get("TreatmentDeliveryType", "") or "").upper() in DOSE_FREE_DELIVERY_TYPES) if n is not None
+    }
+    groups = _parse_fraction_groups(ds, dose_free)
     beam_numbers = [n for n in (_int(b.get("BeamNumber")) for b in beams_seq) if n is not None]
     plan = Plan(
         path=path,
@@ -164,40 +195,69 @@ def parse_plan(ds: Dataset, path: Path, kind: RTObjectKind) -> Plan:
             dose_per_fraction_gy=None,
             sources={"total_dose_gy": f"{where} TargetPrescriptionDose"},
         )
-        group = _group_for(number, groups)
-        if group is not None and group.fractions_planned:
-            target.fractions = group.fractions_planned
-            target.sources["fractions"] = f"RT Plan FractionGroupSequence item {group.number} NumberOfFractionsPlanned"
-            target.dose_per_fraction_gy = total / group.fractions_planned
+        delivering = _groups_for(number, groups)
+        counts = [g.fractions_planned for g in delivering]
+        if delivering and all(counts):
+            target.fractions = sum(counts)  # type: ignore[arg-type]
+            numbers = " + ".join(f"item {g.number}" for g in delivering)
+            target.sources["fractions"] = f"RT Plan FractionGroupSequence {numbers} NumberOfFractionsPlanned"
+            target.fraction_groups = [g.number for g in delivering]
+            target.dose_per_fraction_gy = total / target.fractions
             target.sources["dose_per_fraction_gy"] = "TargetPrescriptionDose / NumberOfFractionsPlanned"
+            if len(delivering) > 1:
+                plan.notes.append(f"dose reference {number} is delivered by fraction groups {', '.join(str(g.number) for g in delivering)}: "
+                                  f"{target.fractions} fractions in all")
         else:
-            plan.notes.append(f"dose reference {number}: no single fraction group delivers it; fractions unknown")
+            plan.notes.append(f"dose reference {number}: no fraction group with a number of fractions delivers it; fractions unknown")
         plan.targets.append(target)
 
     if not plan.targets:
-        # Beam-dose-only plans: the dose to the beam dose specification points is all there is.
-        for group in groups:
-            if group.beam_dose_per_fraction_gy is None or not group.fractions_planned:
-                continue
-            plan.targets.append(
-                TargetPrescription(
-                    name=f"fraction group {group.number} (beam dose)",
-                    dose_reference_number=None,
-                    roi_number=None,
-                    description="",
-                    total_dose_gy=group.beam_dose_per_fraction_gy * group.fractions_planned,
-                    fractions=group.fractions_planned,
-                    dose_per_fraction_gy=group.beam_dose_per_fraction_gy,
-                    sources={
-                        "total_dose_gy": f"sum of BeamDose in fraction group {group.number} x NumberOfFractionsPlanned",
-                        "fractions": f"RT Plan FractionGroupSequence item {group.number} NumberOfFractionsPlanned",
-                        "dose_per_fraction_gy": f"sum of BeamDose in fraction group {group.number}",
-                    },
-                )
-            )
+        _beam_dose_prescriptions(plan)
     else:
         _check_beam_dose_agreement(plan)
     return plan
+
+
+def _beam_dose_prescriptions(plan: Plan) -> None:
+    """Plans without a TARGET dose reference: a fraction group's beam doses add up to a prescription only
+    when every treatment beam's BeamDose is specified at one and the same point (a single beam counts);
+    beam doses at several isocentres or points, or at points not named, are not summed into a dose no
+    point receives: the plan then has no readable prescription (``prescription_gap``)."""
+    gaps = []
+    for group in plan.fraction_groups:
+        if group.beam_dose_per_fraction_gy is None or not group.fractions_planned:
+            gaps.append(f"fraction group {group.number} states no beam dose or no number of fractions")
+            continue
+        points = group.beam_dose_points
+        if group.treatment_beams_with_dose > 1 and (len(points) != 1 or points == ["?"]):
+            where = "points not named" if "?" in points else f"{len(points)} different points ({'; '.join(points)})"
+            gaps.append(
+                f"fraction group {group.number}: the BeamDose of its {group.treatment_beams_with_dose} treatment beams is specified at {where}; "
+                "their sum is no dose any point receives"
+            )
+            continue
+        point = group.beam_dose_points[0] if group.beam_dose_points and group.beam_dose_points[0] != "?" else "a point not named"
+        plan.targets.append(
+            TargetPrescription(
+                name=f"fraction group {group.number} (beam dose)",
+                dose_reference_number=None,
+                roi_number=None,
+                description="",
+                total_dose_gy=group.beam_dose_per_fraction_gy * group.fractions_planned,
+                fractions=group.fractions_planned,
+                dose_per_fraction_gy=group.beam_dose_per_fraction_gy,
+                sources={
+                    "total_dose_gy": f"sum of BeamDose in fraction group {group.number} (at {point}) x NumberOfFractionsPlanned",
+                    "fractions": f"RT Plan FractionGroupSequence item {group.number} NumberOfFractionsPlanned",
+                    "dose_per_fraction_gy": f"sum of BeamDose in fraction group {group.number}",
+                },
+                fraction_groups=[group.number],
+            )
+        )
+    if gaps:
+        plan.notes += [f"no prescription read from beam doses: {gap}" for gap in gaps]
+    if not plan.targets:
+        plan.prescription_gap = "the RT Plan has no TARGET dose reference" + (f", and {gaps[0]}" if gaps else "")
 
 
 def _check_beam_dose_agreement(plan: Plan) -> None:

@@ -1,4 +1,4 @@
-"""A linked plan set -> the model: plan, structure set and total dose (summed or scaled by PS3.3).
+"""A linked plan set -> the model: plan, structure set and course dose (its rules: rtcheck.dicom.summation).
 
 Which files form a set is decided by the one linker, :mod:`rtcheck.dicom.references`
 (UID references); here the set's files are read, what it lacks is raised as an
@@ -7,19 +7,19 @@ error, its doses are combined and the links are confirmed by the Frame of Refere
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from rtcheck.dicom.dose import DoseGrid, load_dose, sum_doses
-from rtcheck.dicom.io import DicomObject, Inventory, read_dataset, scan
+from rtcheck.dicom.dose import DoseGrid
+from rtcheck.dicom.io import DicomObject, Inventory, file_meta_notes, read_dataset, scan
 from rtcheck.dicom.plan import Plan, parse_plan
 from rtcheck.dicom.references import Lacking, LinkedSet, Linking, ObjectReferences, describe, gaps, link
 from rtcheck.dicom.sop import RTObjectKind
 from rtcheck.dicom.structures import StructureSet, parse_structure_set
-from rtcheck.errors import InputError, LinkError, MissingObjectError, SelectionError
+from rtcheck.dicom.summation import DoseComparison, course_dose
+from rtcheck.errors import LinkError, MissingObjectError, SelectionError
 
 
 @dataclass
@@ -30,50 +30,8 @@ class PlanSet:
     structure_set: StructureSet
     dose: DoseGrid
     notes: list[str] = field(default_factory=list)
-
-
-def _plan_description(plan: Plan) -> str:
-    return f"plan {plan.label or '(no label)'} ({plan.sop_instance_uid})"
-
-
-def _total_dose(plan: Plan | None, doses: list[ObjectReferences]) -> tuple[DoseGrid, list[str]]:
-    """Load and combine the dose objects of one plan into its total dose (BEAM coverage: references.gaps)."""
-    notes: list[str] = []
-    by_type = Counter(d.summation_type for d in doses)
-    kinds = set(by_type)
-    if len(kinds) > 1:
-        listing = ", ".join(f"{d.path} ({d.summation_type or '?'})" for d in doses)
-        raise LinkError(doses[0].path, f"RT Doses of different summation types for one plan: {listing}; pass the files to use")
-    summation = kinds.pop()
-    if summation in ("PLAN", "MULTI_PLAN") or summation == "":
-        if len(doses) > 1:
-            listing = ", ".join(str(d.path) for d in doses)
-            raise LinkError(doses[0].path, f"several whole-plan RT Doses for one plan ({listing}); pass the one to use")
-        grid = load_dose(doses[0].path)
-        if summation == "MULTI_PLAN":
-            notes.append(f"{doses[0].path}: DoseSummationType MULTI_PLAN (a sum over several plans)")
-        return grid, notes
-    if summation == "BEAM":
-        total = sum_doses([load_dose(d.path) for d in doses])
-        notes.append(f"summed {len(doses)} BEAM doses")
-        return total, notes
-    if summation == "FRACTION":
-        if len(doses) > 1:
-            listing = ", ".join(str(d.path) for d in doses)
-            raise LinkError(doses[0].path, f"several FRACTION RT Doses for one plan ({listing}); pass the one to use")
-        if plan is None:
-            raise MissingObjectError(doses[0].path, "FRACTION dose needs its RT Plan to be scaled to the whole course")
-        group_number = doses[0].fraction_group
-        group = plan.fraction_group(group_number) if group_number is not None else (plan.fraction_groups[0] if len(plan.fraction_groups) == 1 else None)
-        if group is None or not group.fractions_planned:
-            raise LinkError(doses[0].path, f"FRACTION dose: cannot tell which fraction group of {_plan_description(plan)} it belongs to")
-        grid = load_dose(doses[0].path)
-        grid.dose_gy *= group.fractions_planned
-        grid.summation_type = f"FRACTION x {group.fractions_planned}"
-        grid.fraction_scale = group.fractions_planned
-        notes.append(f"FRACTION dose scaled by {group.fractions_planned} fractions (fraction group {group.number})")
-        return grid, notes
-    raise InputError(doses[0].path, f"DoseSummationType {summation} is not supported (PLAN, BEAM or FRACTION)")
+    # Doses given besides the one used (e.g. BEAM doses besides the PLAN dose), compared with it.
+    dose_comparisons: list[DoseComparison] = field(default_factory=list)
 
 
 def _check_frames(plan: Plan | None, structure_set: StructureSet, dose: DoseGrid) -> list[str]:
@@ -168,22 +126,61 @@ def select_sets(inputs: LoadedInputs, selector: str | None) -> list[LinkedSet]:
     return chosen
 
 
+def _same_patient_and_frame(plan: ObjectReferences, structure_set: ObjectReferences) -> bool:
+    return structure_set.patient_id == plan.patient_id and structure_set.frame_of_reference_uid == plan.frame_of_reference_uid
+
+
+def _other_structure_sets_hint(linked: LinkedSet, inputs: LoadedInputs) -> str:
+    others = [s for s in inputs.linking.unreferenced_structure_sets if _same_patient_and_frame(linked.plan, s)]
+    if not others:
+        return ""
+    listing = ", ".join(str(s.path) for s in others)
+    return (f"; RT Structure Set {listing} of the same patient and Frame of Reference is among the inputs but is not the one referenced: "
+            f"pass --structure-set {others[0].path} to check the plan with it")
+
+
+def with_structure_set(linked: LinkedSet, inputs: LoadedInputs, path: str | Path) -> LinkedSet:
+    """``linked`` checked with the RT Structure Set in ``path`` instead of the one its plan references (``--structure-set``):
+    it must be of the plan's patient and Frame of Reference; a note in the result says so."""
+    path = Path(path)
+    known = next((o for o in inputs.inventory.objects if o.path.resolve() == path.resolve()), None)
+    if known is None:
+        known = DicomObject(RTObjectKind.STRUCTURE_SET, path, read_dataset(path, stop_before_pixels=True))
+        inputs.inventory.objects.append(known)
+    given = describe(known.dataset, path)
+    if given is None or given.kind is not RTObjectKind.STRUCTURE_SET:
+        raise SelectionError(f"--structure-set {path}: not an RT Structure Set")
+    plan = linked.plan
+    if not _same_patient_and_frame(plan, given):
+        raise SelectionError(
+            f"--structure-set {path}: patient {given.patient_id!r} / Frame of Reference {given.frame_of_reference_uid} differ from "
+            f"{plan.plan_description}'s ({plan.patient_id!r} / {plan.frame_of_reference_uid})"
+        )
+    referenced = ", ".join(plan.structure_set_uids) or "none"
+    note = (f"{path}: RT Structure Set {given.sop_instance_uid} used as asked (--structure-set) in place of the one the plan references "
+            f"({referenced}); same patient and Frame of Reference")
+    return replace(linked, structure_set=given, plan=replace(plan, structure_set_uids=(given.sop_instance_uid,)), notes=(*linked.notes, note))
+
+
 def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
     """The model of one linked set: what it lacks raised as an error (references.gaps), the dose loaded and
     the Frame of Reference checked."""
     plan = inputs.plans[linked.plan.sop_instance_uid]
     for gap in gaps(linked):
         hint = ""
+        if gap.lacking is Lacking.STRUCTURE_SET:
+            hint = _other_structure_sets_hint(linked, inputs)
         if gap.lacking is Lacking.DOSE:
             dangling = [f"{d.path} references {', '.join(d.plan_uids) or 'no plan'}" for d in inputs.linking.orphan_doses]
             hint = (f" (RT Doses whose plan is absent: {'; '.join(dangling)})" if dangling else "") + _skipped_hint(inputs)
         gap.raise_error(hint)
     assert linked.structure_set is not None  # gaps() says when it is absent
     structure_set = parse_structure_set(inputs.dataset(linked.structure_set), linked.structure_set.path)
-    dose, notes = _total_dose(plan, list(linked.doses))
-    notes += _check_frames(plan, structure_set, dose)
+    course = course_dose(plan, list(linked.doses), linked.plan)
+    read_notes = [n for o in (linked.plan, linked.structure_set) for n in file_meta_notes(inputs.dataset(o), o.path)]
+    notes = read_notes + course.notes + _check_frames(plan, structure_set, course.grid)
     _name_targets(plan, structure_set)
-    return PlanSet(plan=plan, structure_set=structure_set, dose=dose, notes=notes)
+    return PlanSet(plan=plan, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons)
 
 
 def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> PlanSet:
@@ -204,6 +201,6 @@ def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> Pla
     if not doses:
         raise MissingObjectError(None, "no RT Dose among the inputs" + _skipped_hint(inputs))
     structure_set = parse_structure_set(structure_sets[0].dataset, structure_sets[0].path)
-    dose, notes = _total_dose(None, doses)
-    notes += _check_frames(None, structure_set, dose)
-    return PlanSet(plan=None, structure_set=structure_set, dose=dose, notes=notes)
+    course = course_dose(None, doses)
+    notes = course.notes + _check_frames(None, structure_set, course.grid)
+    return PlanSet(plan=None, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons)

@@ -42,7 +42,7 @@ from typing import Any, NoReturn
 from pydicom.dataset import Dataset
 
 from rtcheck.dicom.io import read_header
-from rtcheck.dicom.sop import PLAN_KINDS, SOP_CLASS_KINDS, RTObjectKind
+from rtcheck.dicom.sop import DOSE_FREE_DELIVERY_TYPES, PLAN_KINDS, SOP_CLASS_KINDS, DoseScope, DoseSummation, RTObjectKind
 from rtcheck.errors import DamagedFileError, InputError, LinkError, MissingObjectError, TruncatedFileError
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "describe",
     "gaps",
     "link",
+    "beam_dose_gap",
     "plans_concerned",
     "read_references",
 ]
@@ -71,6 +72,7 @@ LINK_TAGS = (
     "IonBeamSequence",
     "ReferencedRTPlanSequence",
     "DoseSummationType",
+    "ReferencedFrameOfReferenceSequence",
 )
 
 
@@ -79,8 +81,9 @@ class ObjectReferences:
     """One RT object as linking sees it: its kind (by SOP Class UID), UID, file and the UIDs it references.
 
     Plans fill ``structure_set_uids`` (every item of ReferencedStructureSetSequence,
-    in order) and ``beam_numbers`` (BeamSequence, IonBeamSequence for an RT Ion
-    Plan); doses fill ``plan_uids``, ``summation_type`` (DoseSummationType,
+    in order), ``beam_numbers`` (BeamSequence, IonBeamSequence for an RT Ion
+    Plan) and ``dose_free_beams`` (those whose Treatment Delivery Type is SETUP or
+    OPEN_PORTFILM: setup and imaging exposures, which planning systems give no dose); doses fill ``plan_uids``, ``summation_type`` (DoseSummationType,
     upper case, "" when absent), ``fraction_group`` and ``referenced_beams``.
     """
 
@@ -92,6 +95,7 @@ class ObjectReferences:
     plan_label: str = ""
     structure_set_uids: tuple[str, ...] = ()
     beam_numbers: tuple[int, ...] = ()
+    dose_free_beams: tuple[int, ...] = ()
     plan_uids: tuple[str, ...] = ()
     summation_type: str = ""
     fraction_group: int | None = None
@@ -101,6 +105,11 @@ class ObjectReferences:
     def structure_set_uid(self) -> str:
         """The RT Structure Set a plan references when it lists exactly one, else "" (see :func:`link`)."""
         return self.structure_set_uids[0] if len(self.structure_set_uids) == 1 else ""
+
+    @property
+    def treatment_beams(self) -> tuple[int, ...]:
+        """The plan's beams that deliver treatment dose (setup and imaging beams left out)."""
+        return tuple(b for b in self.beam_numbers if b not in self.dose_free_beams)
 
     @property
     def plan_description(self) -> str:
@@ -128,12 +137,17 @@ def describe(ds: Dataset, path: str | Path) -> ObjectReferences | None:
     kind = SOP_CLASS_KINDS.get(str(ds.get("SOPClassUID", "")))
     if kind is None:
         return None
+    frame = str(ds.get("FrameOfReferenceUID", "") or "")
+    if kind is RTObjectKind.STRUCTURE_SET and not frame:
+        # An RT Structure Set names its frames in ReferencedFrameOfReferenceSequence (PS3.3 C.8.8.5): the first one.
+        frames = [str(f.get("FrameOfReferenceUID", "") or "") for f in ds.get("ReferencedFrameOfReferenceSequence") or []]
+        frame = next((f for f in frames if f), "")
     described = ObjectReferences(
         path=Path(path),
         kind=kind,
         sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
         patient_id=str(ds.get("PatientID", "") or ""),
-        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
+        frame_of_reference_uid=frame,
     )
     if kind in PLAN_KINDS:
         beams = ds.get("IonBeamSequence" if kind is RTObjectKind.ION_PLAN else "BeamSequence") or []
@@ -142,6 +156,9 @@ def describe(ds: Dataset, path: str | Path) -> ObjectReferences | None:
             plan_label=str(ds.get("RTPlanLabel", "") or ""),
             structure_set_uids=_uids(ds.get("ReferencedStructureSetSequence") or []),
             beam_numbers=_ints(b.get("BeamNumber") for b in beams),
+            dose_free_beams=_ints(
+                b.get("BeamNumber") for b in beams if str(b.get("TreatmentDeliveryType", "") or "").upper() in DOSE_FREE_DELIVERY_TYPES
+            ),
         )
     if kind is RTObjectKind.DOSE:
         plans = ds.get("ReferencedRTPlanSequence") or []
@@ -371,27 +388,41 @@ class Gap:
         raise self.error(self.path, self.reason + more)
 
 
-def _beam_dose_gap(linked: LinkedSet) -> Gap | None:
-    """The BEAM-dose coverage rule: doses of DoseSummationType BEAM must cover every beam of the plan, told by
-    their Referenced Beam Sequence, else (no beam referenced) by their number."""
-    doses, beams = linked.doses, linked.plan.beam_numbers
-    if not doses or not beams or any(d.summation_type != "BEAM" for d in doses):
+def _is_beam_dose(dose: ObjectReferences) -> bool:
+    summation = DoseSummation.of(dose.summation_type)
+    return summation is not None and summation.scope is DoseScope.BEAMS
+
+
+def beam_dose_gap(plan: ObjectReferences, doses: Iterable[ObjectReferences]) -> Gap | None:
+    """The BEAM-dose coverage rule: beam doses (BEAM, BEAM_SESSION) of a plan must cover every treatment beam
+    of the plan (setup and imaging beams carry no dose), told by their Referenced Beam Sequence, else (no beam
+    referenced) by their number."""
+    doses, beams = list(doses), plan.treatment_beams
+    if not doses or not beams:
         return None
     covered = sorted({b for d in doses for b in d.referenced_beams})
-    description = linked.plan.plan_description
+    description = plan.plan_description
     if covered:
         absent = sorted(set(beams) - set(covered))
         if not absent:
             return None
         return Gap(
-            Lacking.BEAM_DOSES, doses[0].path, f"BEAM doses cover beams {covered} of {description}; beams {absent} have no dose",
+            Lacking.BEAM_DOSES, doses[0].path, f"BEAM doses cover beams {covered} of {description}; treatment beams {absent} have no dose",
             awaited=f"BEAM doses of beams {', '.join(map(str, absent))}",
         )
     if len(doses) == len(beams):
         return None
     # Fewer doses than beams: the others may still come; more: no further file can make them fit.
     awaited = f"BEAM doses ({len(doses)} of {len(beams)} beams)" if len(doses) < len(beams) else ""
-    return Gap(Lacking.BEAM_DOSES, doses[0].path, f"{len(doses)} BEAM doses for {description} which has {len(beams)} beams", awaited)
+    return Gap(Lacking.BEAM_DOSES, doses[0].path, f"{len(doses)} BEAM doses for {description} which has {len(beams)} treatment beams", awaited)
+
+
+def _beam_dose_gap(linked: LinkedSet) -> Gap | None:
+    """The coverage rule when beam doses are all the plan's doses (a whole-plan or fraction-group dose makes
+    the course by itself: see rtcheck.dicom.summation)."""
+    if not linked.doses or not all(_is_beam_dose(d) for d in linked.doses):
+        return None
+    return beam_dose_gap(linked.plan, linked.doses)
 
 
 def gaps(linked: LinkedSet) -> list[Gap]:

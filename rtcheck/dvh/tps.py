@@ -367,9 +367,10 @@ def planning_system_dvhs(
     file = with_dvhs[0]
     assert file.stored_dvhs is not None
     scale = 1.0
-    if file.summation_type == "FRACTION":
+    if file.summation_type.endswith("_SESSION"):
+        # One session's dose (PS3.3 C.8.8.3), multiplied by its fractions like the grid (rtcheck.dicom.summation).
         if dose.fraction_scale is None:
-            return {}, [f"{file.path}: the planning system's DVHs of a FRACTION dose cannot be scaled to the course: not compared"]
+            return {}, [f"{file.path}: the planning system's DVHs of a {file.summation_type} dose cannot be scaled to the course: not compared"]
         scale = float(dose.fraction_scale)
     dvhs = read_tps_dvhs(file.stored_dvhs, source=str(file.path), rx_gy=relative_rx_gy, dose_scale=scale)
     notes = stored_statistics_notes(file.stored_dvhs, dvhs, source=str(file.path), rx_gy=rx_gy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rtcheck.dicom.planset import PlanSet
 from rtcheck.errors import ArmSelectionError
 from rtcheck.grading.options import CheckOptions
-from rtcheck.grading.prescriptions import grade_dose, pair_prescriptions
+from rtcheck.grading.prescriptions import grade_dose, pair_prescriptions, unlisted_parts
 from rtcheck.grading.site_prescription import window_matches
 from rtcheck.protocol.matching import resolve_structure
 from rtcheck.protocol.model import Arm, Protocol
@@ -26,8 +26,9 @@ def _arm_mismatch(arm: Arm, plan_set: PlanSet, protocol: Protocol, options: Chec
     missing = [rx.target for rx in arm.prescriptions if rx.target not in paired]
     if missing:
         return f"no plan prescription for {', '.join(missing)}"
-    if len(plan.targets) > len(arm.prescriptions):
-        return f"the plan has {len(plan.targets)} prescriptions, the arm {len(arm.prescriptions)}"
+    unlisted = unlisted_parts(arm, plan, paired)
+    if unlisted:
+        return unlisted[0].message
     for rx in arm.prescriptions:
         target = paired[rx.target][0]
         if rx.window is not None:

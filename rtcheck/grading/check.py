@@ -14,7 +14,7 @@ from rtcheck.grading.completeness import incomplete_contour
 from rtcheck.grading.constraints import constraint_outcome
 from rtcheck.grading.dvh_cache import DvhCache, unusable_reason
 from rtcheck.grading.options import CheckOptions
-from rtcheck.grading.prescriptions import pair_prescriptions, prescription_checks
+from rtcheck.grading.prescriptions import pair_prescriptions, prescription_checks, unlisted_checks
 from rtcheck.grading.site_prescription import site_dose_notes
 from rtcheck.grading.tps import compare_check_with_tps
 from rtcheck.metrics.evaluate import MetricContext
@@ -44,7 +44,8 @@ def check_plan_set(
     matches = {name: resolve_structure(name, protocol.structures, plan_set.structure_set, overrides) for name in dict.fromkeys(used)}
 
     paired = pair_prescriptions(arm, plan.targets, matches, protocol)
-    checks: list[CheckOutcome] = prescription_checks(arm, paired, matches)
+    checks: list[CheckOutcome] = prescription_checks(arm, paired, matches, plan_gap=plan.prescription_gap)
+    checks += unlisted_checks(arm, plan, paired)
     site_doses = {
         name: target.total_dose_gy for name, (target, _) in paired.items()
         if target.total_dose_gy and (rx := arm.prescription_for(name)) is not None and rx.total_dose_gy is None
@@ -129,4 +130,5 @@ def check_plan_set(
         plan_date=plan.plan_date,
         study_date=plan.study_date,
         dvhs_by_structure=dvhs,
+        dose_comparisons=list(plan_set.dose_comparisons),
     )

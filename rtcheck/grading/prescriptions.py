@@ -3,14 +3,16 @@ reference, then total dose, fractions and dose per fraction (or the EQD2 window 
 
 from __future__ import annotations
 
-from rtcheck.dicom.plan import TargetPrescription
+from dataclasses import dataclass
+
+from rtcheck.dicom.plan import Plan, TargetPrescription
 from rtcheck.grading.outcome import CheckSpec
 from rtcheck.grading.site_prescription import window_outcome
 from rtcheck.protocol.matching import StructureMatch, normalise_name
 from rtcheck.protocol.model import Arm, Protocol
 from rtcheck.results import CheckKind, CheckOutcome, Status
 
-__all__ = ["grade_dose", "pair_prescriptions", "prescription_checks"]
+__all__ = ["grade_dose", "pair_prescriptions", "prescription_checks", "UnlistedPart", "unlisted_checks", "unlisted_parts"]
 
 
 def grade_dose(value: float, expected: float, per_protocol_pct: float, variation_pct: float | None) -> Status:
@@ -55,9 +57,10 @@ def pair_prescriptions(
 
 
 def prescription_checks(
-    arm: Arm, paired: dict[str, tuple[TargetPrescription, str]], matches: dict[str, StructureMatch]
+    arm: Arm, paired: dict[str, tuple[TargetPrescription, str]], matches: dict[str, StructureMatch], *, plan_gap: str = ""
 ) -> list[CheckOutcome]:
-    """The ``rx-<target>-...`` checks of every prescription of ``arm``, given the pairing with the plan's."""
+    """The ``rx-<target>-...`` checks of every prescription of ``arm``, given the pairing with the plan's.
+    ``plan_gap``: why the plan has no readable prescription at all (Plan.prescription_gap), said by each check."""
     outcomes: list[CheckOutcome] = []
     for rx in arm.prescriptions:
         pair = paired.get(rx.target)
@@ -83,7 +86,8 @@ def prescription_checks(
                 metric=label, unit=unit, per_protocol=per_protocol, variation_acceptable=var_text, source=rx.source,
             )
             if target is None:
-                outcomes.append(spec.not_evaluated(f"the plan has no prescription for {rx.target}"))
+                why = f"the plan has no readable prescription: {plan_gap}" if plan_gap else f"the plan has no prescription for {rx.target}"
+                outcomes.append(spec.not_evaluated(why))
                 continue
             value = getattr(target, field_name)
             if value is None:
@@ -97,4 +101,59 @@ def prescription_checks(
             origin = target.sources.get(field_name, "")
             site = "the site's prescription; " if rx.dose_set_by == "site" else ""
             outcomes.append(spec.graded(float(value), status, f"{site}{how}; from {origin}"))
+    return outcomes
+
+
+def _describe(target: TargetPrescription) -> str:
+    dose = f"{target.total_dose_gy:g} Gy" if target.total_dose_gy is not None else "a dose not stated"
+    fractions = f" in {target.fractions} fx" if target.fractions else ""
+    return f"{dose}{fractions} to {target.name!r}"
+
+
+@dataclass(frozen=True)
+class UnlistedPart:
+    """A part of the plan the arm does not describe: a prescription or a fraction group, with the figure shown
+    (the prescribed dose in Gy, or the group's fractions)."""
+
+    suffix: str
+    message: str
+    value: float
+    unit: str
+
+
+def unlisted_parts(arm: Arm, plan: Plan, paired: dict[str, tuple[TargetPrescription, str]]) -> list[UnlistedPart]:
+    """Each part of the plan the arm does not describe: a prescription paired with none of the arm's, and a
+    fraction group delivering no paired prescription (e.g. a sequential boost without a dose reference)."""
+    used = [target for target, _ in paired.values()]
+    parts = []
+    for number, target in enumerate(plan.targets, start=1):
+        if any(target is u for u in used):
+            continue
+        value, unit = (target.total_dose_gy, "Gy") if target.total_dose_gy is not None else (float(target.fractions or 0), "fx")
+        parts.append(UnlistedPart(f"prescription-{number}", f"the plan prescribes {_describe(target)}, which arm {arm.id} does not", value, unit))
+    if plan.targets:
+        # Without any prescription the plan's groups cannot be told apart: the prescription checks say so.
+        delivered = {g for t in plan.targets for g in t.fraction_groups}
+        for group in plan.fraction_groups:
+            if group.number in delivered or all(not t.fraction_groups for t in plan.targets):
+                continue
+            fractions = f"{group.fractions_planned} fx" if group.fractions_planned else "fractions not stated"
+            parts.append(UnlistedPart(
+                f"fraction-group-{group.number}",
+                f"the plan has fraction group {group.number} ({fractions}) delivering no prescription that arm {arm.id} describes",
+                float(group.fractions_planned or 0), "fx",
+            ))
+    return parts
+
+
+def unlisted_checks(arm: Arm, plan: Plan, paired: dict[str, tuple[TargetPrescription, str]]) -> list[CheckOutcome]:
+    """A deviation_unacceptable check for each part of the plan that arm ``arm`` does not describe: never ignored."""
+    outcomes = []
+    for part in unlisted_parts(arm, plan, paired):
+        spec = CheckSpec(
+            id=f"rx-unlisted-{part.suffix}", kind=CheckKind.PRESCRIPTION, structure="", roi_name=None, metric="not in the arm",
+            unit=part.unit, per_protocol=f"only the prescriptions of arm {arm.id}", variation_acceptable=None,
+            source="rtcheck: a plan is checked whole; a part the arm does not describe is a deviation",
+        )
+        outcomes.append(spec.graded(part.value, Status.DEVIATION_UNACCEPTABLE, part.message))
     return outcomes

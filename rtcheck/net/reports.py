@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,6 +84,7 @@ class PlanChecker:
     write_lock: threading.Lock
     abandon: threading.Event
     html: bool = True
+    on_result: Callable[[CheckResult, str], None] | None = None  # see ListenerConfig.on_result
 
     def prepare(self) -> None:
         """Import the checking and rendering code (done on the worker thread at start)."""
@@ -135,6 +137,11 @@ class PlanChecker:
             protocol=result.protocol_id, arm=result.arm, verdict=result.verdict.value,
             seconds=round(time.monotonic() - started, 3), report=report_path(files.plan.path, uid, ".json"),
         )
+        if self.on_result is not None:
+            try:
+                self.on_result(result, str(report_path(files.plan.path, uid, ".html")) if ".html" in documents else "")
+            except Exception:  # noqa: BLE001 - the reports are written; a store that fails must not stop the listener
+                LOG.exception("recording the check of plan %s in the results store failed", uid)
 
     def _write_error(self, files: PlanFiles, message: str, started: float, began_ns: int) -> None:
         uid = files.plan.sop_instance_uid

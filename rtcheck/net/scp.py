@@ -37,6 +37,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ from rtcheck.net.instances import InstanceIndex, identity_of
 from rtcheck.net.logs import log_event
 from rtcheck.net.reports import PlanChecker, has_current_report
 from rtcheck.net.status import STATUS_FILE, scan_store, write_status
+from rtcheck.results import CheckResult
 from rtcheck.net.storage import (
     STORED_FILE_MODE,
     instance_path,
@@ -103,6 +105,9 @@ class ListenerConfig:
     html: bool = True  # write the HTML report (when rtcheck.render.html is available)
     limits: ConnectionLimits = DEFAULT_LIMITS
     stop_timeout_s: float = STOP_TIMEOUT_S
+    max_associations: int = 32
+    # Called with each result and its HTML report's path ("" when none) once the reports are written (listen --db).
+    on_result: Callable[[CheckResult, str], None] | None = None
 
 
 @dataclass
@@ -123,7 +128,7 @@ class Listener:
         self.gate = ConnectionGate(config.limits)
         self._write_lock = threading.Lock()
         self._abandon = threading.Event()
-        checker = PlanChecker(config.protocol, config.arm, self._write_lock, self._abandon, html=config.html)
+        checker = PlanChecker(config.protocol, config.arm, self._write_lock, self._abandon, html=config.html, on_result=config.on_result)
         self.worker = ArrivalWorker(self.catalog, checker, config.settle_s, prepare=checker.prepare)
         self.worker.on_status(lambda states: write_status(self.store, states))
         self._stopping = False

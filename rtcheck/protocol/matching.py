@@ -85,10 +85,15 @@ FMA_SCHEME = "FMA"
 
 
 def match_structure(spec: StructureSpec, structure_set: StructureSet, override: str | None = None) -> StructureMatch:
-    """Find the ROI for ``spec``: an explicit override (exact ROI name) first, then the ROI whose
-    RT ROI Identification Code is one of the structure's FMA codes, else the first alias that matches.
+    """Find the ROI for ``spec``: an explicit override (``--map``, exact ROI name) first; then the ROI whose
+    RT ROI Identification Code is one of the structure's FMA codes; else every ROI whose name matches the
+    structure's name, TG-263 name or an alias.
 
-    Two ROIs matching the same code or alias are ambiguous and match nothing.
+    One such ROI: it is matched.  Several: rtcheck does not choose silently.  Two ROIs with the same code
+    match nothing.  Among names, the one documented rule that decides is *exact name before alias*: a single
+    ROI named exactly as the protocol's structure (or its TG-263 name), character for character, is chosen,
+    and the message names the ROIs not chosen.  Otherwise nothing is matched and the reason lists the
+    candidates and the ``--map`` that resolves it.
     """
     if override is not None:
         roi = structure_set.roi_by_name(override)
@@ -104,17 +109,28 @@ def match_structure(spec: StructureSpec, structure_set: StructureSet, override: 
             return StructureMatch(spec.name, roi, f"ROI {roi.name!r} matches by its code FMA {roi.identification_code[1]} (before any name)")  # type: ignore[index]
         if len(coded) > 1:
             listing = ", ".join(f"{r.name!r}" for r in coded)
-            return StructureMatch(spec.name, None, f"ambiguous: ROIs {listing} all carry FMA code(s) {', '.join(sorted(wanted))}; map one with --map {spec.name}=ROI")
-    names = (spec.name, spec.tg263, *spec.aliases)
-    for alias in names:
-        key = normalise_name(alias)
-        hits = [r for r in candidates if normalise_name(r.name) == key]
-        if len(hits) == 1:
-            return StructureMatch(spec.name, hits[0], f"ROI {hits[0].name!r} matches alias {alias!r}")
-        if len(hits) > 1:
-            listing = ", ".join(repr(r.name) for r in hits)
             return StructureMatch(
-                spec.name, None, f"ambiguous: ROIs {listing} all match {alias!r}; map one with --map {spec.name}=ROI", unresolved=True
+                spec.name, None, f"ambiguous: ROIs {listing} all carry FMA code(s) {', '.join(sorted(wanted))}; map one with --map {spec.name}=ROI",
+                unresolved=True,
             )
+    names = list(dict.fromkeys((spec.name, spec.tg263, *spec.aliases)))
+    keys = {normalise_name(n): n for n in reversed(names)}  # the first name giving each key
+    hits = [r for r in candidates if normalise_name(r.name) in keys]
+    if len(hits) == 1:
+        return StructureMatch(spec.name, hits[0], f"ROI {hits[0].name!r} matches alias {keys[normalise_name(hits[0].name)]!r}")
+    if hits:
+        listing = ", ".join(repr(r.name) for r in hits)
+        exact = [r for r in hits if r.name in (spec.name, spec.tg263)]
+        if len(exact) == 1:
+            others = ", ".join(repr(r.name) for r in hits if r is not exact[0])
+            return StructureMatch(
+                spec.name, exact[0],
+                f"ROI {exact[0].name!r} is named exactly {spec.name!r} (exact name before alias); also matching, not chosen: {others}",
+            )
+        return StructureMatch(
+            spec.name, None,
+            f"ambiguous: ROIs {listing} all match {spec.name!r} or its aliases; choose one with --map {spec.name}=ROI",
+            unresolved=True,
+        )
     aliases = f" or an alias ({', '.join(spec.aliases)})" if spec.aliases else ""
     return StructureMatch(spec.name, None, f"no ROI named {spec.name}{aliases}")

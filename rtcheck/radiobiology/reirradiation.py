@@ -3,8 +3,13 @@
 Steps (each a function here):
 
 1. ``load_prior_dose``: read the prior RT Dose (read-only); it must be an RT
-   Dose of a whole course (DoseSummationType not BEAM or FRACTION) in the
-   current plan's Frame of Reference (rtcheck does no registration).
+   Dose of a whole course in the current plan's Frame of Reference (rtcheck
+   does no registration). Its DoseSummationType is read as PS3.3 defines it
+   (:mod:`rtcheck.dicom.summation`): PLAN and MULTI_PLAN are the course;
+   FRACTION is the whole delivery of one fraction group, taken as the course
+   with a note; FRACTION_SESSION is one session, multiplied by
+   ``--prior-fractions``; beam, brachy, control-point and record doses are
+   refused.
 2. ``resample_onto``: the prior dose at the current grid's voxel centres,
    by ``rtcheck.dicom.dose``'s sampler (trilinear; its edge rule: a centre
    within half a prior voxel beyond the prior grid's outermost centres takes
@@ -25,7 +30,8 @@ import numpy as np
 
 from rtcheck.dicom.dose import DoseGrid, dose_on_lattice, parse_dose
 from rtcheck.dicom.io import read_dataset
-from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
+from rtcheck.dicom.sop import SOP_CLASS_KINDS, DoseScope, DoseSummation, RTObjectKind
+from rtcheck.dicom.summation import course_factor, summation_of
 from rtcheck.errors import InputError
 from rtcheck.radiobiology.dose import biological_dose_gy, with_dose
 
@@ -70,12 +76,20 @@ def load_prior_dose(course: PriorCourse) -> DoseGrid:
     kind = SOP_CLASS_KINDS.get(str(ds.get("SOPClassUID", "")))
     if kind is not RTObjectKind.DOSE:
         raise InputError(path, f"the prior dose must be an RT Dose, not {kind.value if kind else 'SOP class ' + str(ds.get('SOPClassUID', '?'))}")
-    summation = str(ds.get("DoseSummationType", "")).upper()
-    if summation in ("BEAM", "FRACTION"):
-        raise InputError(path, f"prior dose has DoseSummationType {summation}; the whole prior course's dose (PLAN) is needed")
     if course.fractions < 1:
         raise InputError(path, f"prior course fractions must be >= 1, got {course.fractions}")
-    return parse_dose(ds, path)
+    summation, note = summation_of(path, str(ds.get("DoseSummationType", "")).upper())
+    if summation.scope is DoseScope.BEAMS:
+        raise InputError(path, f"prior dose has DoseSummationType {summation.value}, the dose of some beams; the whole prior course's dose (PLAN) is needed")
+    grid = parse_dose(ds, path)
+    grid.notes += [note] if note else []
+    if summation is DoseSummation.FRACTION:
+        grid.notes.append(f"{path}: DoseSummationType FRACTION, the whole delivery of one fraction group, taken as the whole prior course")
+    factor, note = course_factor(path, summation, course.fractions, "--prior-fractions")
+    if factor != 1.0:
+        grid.dose_gy *= factor
+        grid.notes.append(note + "; correct only when the prior plan had one fraction group")
+    return grid
 
 
 def resample_onto(prior: DoseGrid, current: DoseGrid) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +115,7 @@ def prepare_prior(course: PriorCourse, current: DoseGrid) -> PriorDose:
     grid = load_prior_dose(course)
     on_current, covered = resample_onto(grid, current)
     coverage = with_dose(current, covered.astype(float), "prior dose coverage (1 covered, 0 not)")
-    notes = []
+    notes = list(grid.notes)
     if not covered.all():
         notes.append(
             f"{course.dose_path}: the prior dose grid covers {covered.mean() * 100:.1f} % of the current dose grid's voxels; "

@@ -380,3 +380,7 @@ def render_html(results: list[CheckResult], *, anonymize: bool = False, generate
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
+
+
+# Public for the review dashboard (rtcheck.web), which withholds identifiers by the report's one rule.
+Redactor = _Redactor

@@ -100,6 +100,11 @@ def check_document(result: CheckResult) -> dict[str, Any]:
             }
             for t in result.tps_comparison
         ],
+        "dose_comparisons": [
+            c.as_dict() | {"max_difference_pct": _number(c.max_difference_pct, 3), "d2_difference_pct": _number(c.d2_difference_pct, 3),
+                           "covered_pct": _number(c.covered_pct, 2)}
+            for c in result.dose_comparisons
+        ],
         "verdict": result.verdict.value,
     }
 
