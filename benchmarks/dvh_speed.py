@@ -534,7 +534,8 @@ if mode == "profile":
     import cProfile
     profiler = cProfile.Profile()
 structure_set, dose = plan_set.structure_set, plan_set.dose
-spacing = structure_set.typical_plane_spacing_mm()
+# Revisions before issue 12 applied one structure-set spacing to every ROI; later ones use each ROI's own planes.
+spacing = structure_set.typical_plane_spacing_mm() if hasattr(structure_set, "typical_plane_spacing_mm") else None
 volumes = [roi for roi in structure_set.rois if roi.is_volume]
 per_roi, per_roi_peak = {}, {}
 phase_peak_mb = None
@@ -557,7 +558,7 @@ else:
     for roi in volumes:
         before = status_mb("VmRSS") if phase_peak_reset else None
         t = time.perf_counter()
-        histograms.append(dvh.compute_dvh(roi, dose, plane_spacing_mm=spacing))
+        histograms.append(dvh.compute_dvh(roi, dose, **({"plane_spacing_mm": spacing} if spacing is not None else {})))
         per_roi[roi.number] = time.perf_counter() - t
         if phase_peak_reset:  # peak of this structure, then a fresh high-water mark for the next
             peak = status_mb("VmHWM")

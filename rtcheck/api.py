@@ -12,6 +12,7 @@ what it reads; ``batch`` and ``listen`` link while they find sets and pass each 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,19 @@ def check_linked_set(
     return _check_linked(linked, load_linked(linked), protocol, arm, options, input_notes=[])
 
 
+def check_linked_course(
+    sets: Sequence[LinkedSet], protocol: str | Protocol, arm: str, *, options: CheckOptions = CheckOptions()
+) -> CheckResult:
+    """Check the plan sets ``sets`` (two or more, in phase order, as :func:`rtcheck.dicom.references.group_courses`
+    grouped them for batch) as one course, like ``rtcheck check --sum``: their files are read, not linked again."""
+    protocol = checkable_protocol(protocol, arm, options)
+    inputs = load_linked(*sets)
+    plan_set = build_plan_sum(list(sets), inputs)
+    chosen, note = choose_arm(plan_set, protocol, options) if arm == "auto" else (arm, "")
+    notes = [*(n for s in sets for n in s.notes), *([note] if note else [])]
+    return check_plan_set(plan_set, protocol, chosen, options, input_notes=notes)
+
+
 def _check_linked(
     linked: LinkedSet, inputs: LoadedInputs, protocol: Protocol, arm: str, options: CheckOptions, *, input_notes: list[str]
 ) -> CheckResult:
@@ -156,7 +170,7 @@ def dvh_statistics(
                 raise SelectionError(f"--structure {name!r} matches no ROI; ROIs: {', '.join(r.name for r in rois)}")
             wanted.extend(h for h in hits if h not in wanted)
         rois = wanted
-    cache = DvhCache(plan_set.dose, plan_set.structure_set.typical_plane_spacing_mm(), engine)
+    cache = DvhCache(plan_set.dose, engine, slice_positions_mm=plan_set.slice_positions_mm)
     biological = None
     if any(m.biology is not None for m in parsed):
         from rtcheck.grading.statistics import BiologicalDvhs, course_fractions

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from datetime import datetime, timezone
 
 import click
@@ -33,6 +34,14 @@ def _fail(message: str) -> None:
 
 def _warn(message: str) -> None:
     click.echo(f"rtcheck: warning: {message}", err=True)
+
+
+def _library_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    parts = os.path.normpath(str(filename)).split(os.sep)
+    # The library's name: the folder under site-packages (numpy, pydicom), else the file's folder.
+    packages = [i for i, part in enumerate(parts) if part in ("site-packages", "dist-packages")]
+    source = parts[packages[-1] + 1] if packages and packages[-1] + 1 < len(parts) else (parts[-2] if len(parts) > 1 else str(filename))
+    _warn(f"{source} ({category.__name__}): {' '.join(str(message).split())}")
 
 
 def _paint(text: str, status: Status) -> str:
@@ -80,7 +89,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # A library's warning (pydicom, numpy) becomes one line of rtcheck's, never a multi-line dump.
+                warnings.showwarning = _library_warning
+                return super().invoke(ctx)
         except RtcheckError as exc:
             _fail(str(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
@@ -124,20 +136,27 @@ def main() -> None:
 @click.option("--prior-fractions", type=click.IntRange(min=1), help="Number of fractions of the prior course (with --prior-dose).")
 @click.option("--prior-interval-months", type=click.FloatRange(min=0),
               help="Months between the prior course and this one (for a recovery credit the protocol states).")
+@click.option("--checks", "selection", type=click.Choice(["all", "integrity", "dvh"]), default="all", show_default=True,
+              help="'integrity': only the plan's integrity checks (objects, dose calculation, beams, contours); "
+                   "'dvh': only the prescription and DVH checks.")
 @click.option("--structure-set", "structure_set", type=click.Path(dir_okay=False, path_type=str),
               help="Use this RT Structure Set (same patient and Frame of Reference) instead of the one the plan references.")
 @click.option("--sum", "sum_plans", is_flag=True,
               help="The RT Plans found are one course (e.g. phase 1 + sequential boost): their doses added, checked as one.")
 @click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
 def check(paths, protocol_id, arm, plan_selector, output_format, fail_on, structure_map, junit_path, html_path, pdf_path, anonymize,
-          prior_dose, prior_fractions, prior_interval_months, structure_set, sum_plans, db_url):
+          prior_dose, prior_fractions, prior_interval_months, structure_set, sum_plans, db_url, selection):
     """Check the plan(s) found in PATHS (files and/or folders) against a protocol arm."""
     from rtcheck.api import check_paths
     from rtcheck.grading import CheckOptions
+    from rtcheck.grading.options import CheckSelection
 
     if anonymize and not (html_path or pdf_path):
         raise click.UsageError("--anonymize applies to the --html and --pdf reports; give one of them")
-    options = CheckOptions(structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months))
+    options = CheckOptions(
+        structure_map=_parse_map(structure_map), prior=_prior_course(prior_dose, prior_fractions, prior_interval_months),
+        checks=CheckSelection(selection),
+    )
     store = _open_store(db_url) if db_url else None
     results = check_paths(list(paths), protocol_id, arm, plan=plan_selector, options=options, structure_set=structure_set, sum_plans=sum_plans)
     from rtcheck.files import InputGuard, OutputPlace, write_output
@@ -208,13 +227,16 @@ def dvh(paths, structures, metrics, rx_gy, plan_selector, output_format, compare
 @click.option("--map", "structure_map", multiple=True, metavar="STRUCTURE=ROI",
               help="Use this ROI (exact name) for a protocol structure; repeatable.")
 @click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
-def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_scheduler, fail_on, structure_map, db_url):
+@click.option("--sum", "sum_plans", is_flag=True,
+              help="Check the RT Plans of one patient, Frame of Reference and structure set as one course when the arm has as many phases.")
+def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_scheduler, fail_on, structure_map, db_url, sum_plans):
     """Check every plan found under ROOTS, grouping files into plan sets by UID references.
 
     Exit 2 if any set could not be checked (its row in the summary says why), else 1 or 0 as `check`.
     """
     from rtcheck.batch import run_batch
     from rtcheck.grading import CheckOptions
+    from rtcheck.grading.options import CheckSelection
 
     if anonymize and not html:
         raise click.UsageError("--anonymize applies to the --html reports; give --html")
@@ -235,7 +257,7 @@ def batch(roots, protocol_id, arm, out_dir, jobs, html, anonymize, dask_schedule
         outcome = run_batch(
             list(roots), protocol_id, arm, out_dir, jobs=jobs, html=html, anonymize=anonymize,
             options=CheckOptions(structure_map=_parse_map(structure_map)), dask_scheduler=dask_scheduler,
-            on_start=start, on_row=lambda row: bar.update(1) if bar is not None else None, on_record=stored,
+            on_start=start, on_row=lambda row: bar.update(1) if bar is not None else None, on_record=stored, sum_plans=sum_plans,
         )
     finally:
         if bar is not None:

@@ -27,6 +27,10 @@ class NotDicomError(InputError):
     """The file is not a DICOM file (no preamble/DICM prefix, no parsable data set)."""
 
 
+class UnreadableError(InputError):
+    """The operating system refuses to read a file or folder (permission, I/O error); a plan may lie in it."""
+
+
 class DamagedFileError(InputError):
     """A DICOM file (by its DICM prefix or file meta) whose data set cannot be read to the elements needed."""
 

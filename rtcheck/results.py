@@ -46,10 +46,12 @@ def worst(statuses: list[Status]) -> Status:
 
 
 class CheckKind(CodedWord):
-    """What a check grades: an item of a prescription, or a DVH constraint of a structure."""
+    """What a check grades: an item of a prescription, a DVH constraint of a structure, or the plan's
+    integrity (dose calculation, beams, consistency of the objects, contour geometry: rtcheck.grading.integrity)."""
 
     PRESCRIPTION = "prescription"
     DVH = "dvh"
+    INTEGRITY = "integrity"
 
 
 class MarkerAxis(CodedWord):

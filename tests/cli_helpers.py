@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -22,3 +23,15 @@ def rtcheck(*args):
 def run_process(*args, **kwargs) -> subprocess.CompletedProcess:
     """``python -m rtcheck.cli ARGS`` as a separate process (text output, 120 s limit)."""
     return subprocess.run([sys.executable, "-m", "rtcheck.cli", *map(str, args)], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def check_json(*args) -> dict:
+    """``rtcheck check ARGS --format json`` (exit 0 or 1) as a document."""
+    result = rtcheck("check", *args, "--format", "json")
+    assert result.exit_code in (0, 1), (result.stderr, result.exception)
+    return json.loads(result.stdout)
+
+
+def by_id(document: dict) -> dict[str, dict]:
+    """The checks of a check document by id."""
+    return {c["id"]: c for c in document["checks"]}

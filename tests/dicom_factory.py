@@ -46,7 +46,9 @@ class RoiShape:
 
     ``profile(z)`` scales the radius per plane (a sphere, a cone); planes where it
     is not positive get no contour.  ``also`` adds circles ((x, y), radius) on
-    every plane, e.g. overlapping a first one.
+    every plane, e.g. overlapping a first one.  ``planes_mm`` gives the contour
+    planes' z explicitly (a helper ROI on finer planes, variable spacing) instead
+    of the case's ``plane_mm`` steps over ``z_range_mm``.
     """
 
     name: str
@@ -59,6 +61,7 @@ class RoiShape:
     holes_radius_mm: float | None = None
     profile: Callable[[float], float] | None = None
     also: tuple[tuple[tuple[float, float], float], ...] = ()
+    planes_mm: tuple[float, ...] | None = None
 
 
 def circle(centre: tuple[float, float], radius: float | tuple[float, float], z: float, points: int) -> list[float]:
@@ -118,7 +121,8 @@ class Case:
                 contours.append(c)
             else:
                 z0, z1 = shape.z_range_mm
-                for z in np.arange(z0, z1 + 1e-6, self.plane_mm):
+                planes = shape.planes_mm if shape.planes_mm is not None else np.arange(z0, z1 + 1e-6, self.plane_mm)
+                for z in planes:
                     scale = shape.profile(float(z)) if shape.profile else 1.0
                     if scale <= 0:
                         continue

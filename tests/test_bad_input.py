@@ -111,9 +111,9 @@ def test_synthetic_baseline_is_per_protocol(tmp_path):
     result, document = check_json(tmp_path)
     assert result.exit_code == 0
     assert document["verdict"] == "per_protocol"
-    required = [c for c in document["checks"] if c["counts"]]
+    required = [c for c in document["checks"] if c["counts"] and c["kind"] != "integrity"]
     assert {c["structure"] for c in required} == {"PTV", "Lungs", "Heart", "SpinalCord", "Body-PTV"}
-    assert all(c["status"] == "per_protocol" for c in required)
+    assert all(c["status"] == "per_protocol" for c in document["checks"] if c["counts"])
 
 
 # --------------------------------------------------------------------------- files that are not (whole) DICOM
@@ -318,8 +318,10 @@ def test_roi_without_volume_is_not_evaluated(tmp_path, rois, spoil, structure, r
         assert check["status"] == "not_evaluated" and check["value"] is None
         assert reason in check["message"]
     # Everything else still passes: the verdict is due to this structure alone.
-    # (A structure derived from it, e.g. Body-PTV, is not evaluated for the same ROI.)
-    others = [c for c in document["checks"] if c["counts"] and c not in affected and f"ROI {structure!r}" not in c["message"]]
+    # (the integrity checks of the spoiled structure's contours, and a structure derived from it such as
+    # Body-PTV, are not evaluated for the same reason)
+    others = [c for c in document["checks"] if c["counts"] and c not in affected and c["structure"] != structure
+              and f"ROI {structure!r}" not in c["message"]]
     assert others and all(c["status"] == "per_protocol" for c in others)
 
     rows = dvh_json(tmp_path)  # listed with volume 0 and a note, not an error
@@ -336,7 +338,7 @@ def test_structure_partly_outside_the_dose_grid_is_not_evaluated(tmp_path):
     Case(compliant_rois(Heart=heart), dose=plateau_dose).write(tmp_path)
     result, document = check_json(tmp_path)
     assert result.exit_code == 1 and document["verdict"] == "not_evaluated"
-    heart_checks = [c for c in document["checks"] if c["structure"] == "Heart"]
+    heart_checks = [c for c in document["checks"] if c["structure"] == "Heart" and c["kind"] == "dvh"]
     assert heart_checks
     for check in heart_checks:
         assert check["status"] == "not_evaluated" and check["value"] is None
@@ -354,7 +356,7 @@ def test_structure_laterally_outside_the_dose_grid_is_not_evaluated(tmp_path):
     Case(compliant_rois(Heart=heart), dose=plateau_dose).write(tmp_path)
     _, document = check_json(tmp_path)
     assert document["verdict"] == "not_evaluated"
-    for check in (c for c in document["checks"] if c["structure"] == "Heart"):
+    for check in (c for c in document["checks"] if c["structure"] == "Heart" and c["kind"] == "dvh"):
         assert check["status"] == "not_evaluated" and "outside the dose grid" in check["message"]
 
 

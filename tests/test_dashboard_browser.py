@@ -55,15 +55,36 @@ def browser(tmp_path):
     driver.quit()
 
 
+def page_replaced(page):
+    """A wait condition: the page whose <html> element is ``page`` has been replaced by the next one.
+
+    While the next document loads, Chromium may answer a query of the old element with "Node with given id
+    does not belong to the document" instead of a stale-element error: that too means it is gone.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def replaced(_driver) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return replaced
+
+
 def click_and_load(driver, element):
     """Click a link or submit button and wait for the next page to replace this one."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 30).until(page_replaced(page))
 
 
 def log_in(driver, base, name):
@@ -155,8 +176,7 @@ def test_a_viewer_cannot_sign_off_in_chromium(dashboard, browser):
         "for (const [k, v] of [['csrf_token', arguments[0]], ['decision', 'rejected'], ['comment', 'x']]) {"
         "const i = document.createElement('input'); i.name = k; i.value = v; f.appendChild(i); }"
         "document.body.appendChild(f); f.submit();", token)
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 30).until(page_replaced(page))
     assert "403" in browser.find_element(By.TAG_NAME, "h1").text

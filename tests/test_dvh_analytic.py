@@ -55,7 +55,7 @@ def dvh_of(tmp_path, shape: RoiShape, plane_mm: float, dose, half_extent_mm: flo
     case.write(tmp_path)
     plan_set = build_dvh_set(load_inputs([tmp_path]))
     roi = plan_set.structure_set.roi_by_name(shape.name)
-    return compute_dvh(roi, plan_set.dose, plane_spacing_mm=plane_mm)
+    return compute_dvh(roi, plan_set.dose)
 
 
 def polygon_area(radius: float, points: int) -> float:

@@ -20,7 +20,7 @@ def dvh_of(tmp_path, case: Case, roi_name: str):
     case.write(tmp_path)
     plan_set = build_dvh_set(load_inputs([tmp_path]))
     roi = plan_set.structure_set.roi_by_name(roi_name)
-    return compute_dvh(roi, plan_set.dose, plane_spacing_mm=plan_set.structure_set.typical_plane_spacing_mm())
+    return compute_dvh(roi, plan_set.dose)
 
 
 def test_uniform_dose_volume_includes_end_caps(tmp_path):

@@ -42,7 +42,7 @@ def test_the_builder_states_a_check_once_and_grades_or_declines_it():
 def test_coded_strings_are_enums_that_read_and_serialise_as_their_values():
     [result] = check_paths([REIRRADIATION], "escc-regional-recurrence", "re-irradiation")
     kinds = Counter(c.kind for c in result.checks)
-    assert set(kinds) == {CheckKind.PRESCRIPTION, CheckKind.DVH}
+    assert set(kinds) == {CheckKind.PRESCRIPTION, CheckKind.DVH, CheckKind.INTEGRITY}
     for kind in kinds:
         assert kind == kind.value and f"{kind}" == kind.value and json.dumps(kind) == f'"{kind.value}"'
     axes = {c.marker.free_axis for c in result.checks if c.marker is not None}

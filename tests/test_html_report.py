@@ -318,7 +318,7 @@ def test_tps_comparison_section(tmp_path):
     folder = _copy("cr-pr-compliant", tmp_path)
     plan_set = build_dvh_set(load_inputs([folder]))
     rois = {roi.name: roi for roi in plan_set.structure_set.rois}
-    heart = compute_dvh(rois["Heart"], plan_set.dose, plane_spacing_mm=plan_set.structure_set.typical_plane_spacing_mm())
+    heart = compute_dvh(rois["Heart"], plan_set.dose)
     ds = pydicom.dcmread(folder / "RD.dcm")
     ds.DVHSequence = Sequence([dvh_item(rois["Heart"].number, tps_curve_of(heart, 0.1, volume_factor=1.25), bin_width=0.1)])
     ds.save_as(folder / "RD.dcm", enforce_file_format=True)

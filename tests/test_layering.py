@@ -26,6 +26,7 @@ STAGES = {
     "grading": 6,
     "results": 6,
     "render": 7,
+    "cohort": 7,  # statistics of graded checks over plans, for batch's cohort test and the dashboard
     "api": 8,
     "batch": 8,
     "net": 8,

@@ -3,14 +3,13 @@ doses at several points, every fraction group and prescription of the plan grade
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from cli_helpers import rtcheck
+from cli_helpers import by_id, check_json, rtcheck
 from dicom_factory import Case, RoiShape
 from rtcheck.dicom.planset import load_inputs
 
@@ -29,16 +28,6 @@ def need(folder: Path) -> Path:
 
 def plateau(x, y, z):
     return 51.0 + 0.0 * x
-
-
-def check_json(*args) -> dict:
-    result = rtcheck("check", *args, "--format", "json")
-    assert result.exit_code in (0, 1), (result.stderr, result.exception)
-    return json.loads(result.stdout)
-
-
-def by_id(document: dict) -> dict[str, dict]:
-    return {c["id"]: c for c in document["checks"]}
 
 
 def drop_dose_references(case: Case) -> None:

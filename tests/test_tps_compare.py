@@ -380,9 +380,8 @@ def test_check_compares_evaluated_structures_with_the_planning_system(tmp_path):
     inputs = load_inputs([folder])
     plan_set = build_dvh_set(inputs)
     rois = {roi.name: roi for roi in plan_set.structure_set.rois}
-    spacing = plan_set.structure_set.typical_plane_spacing_mm()
-    heart = compute_dvh(rois["Heart"], plan_set.dose, plane_spacing_mm=spacing)
-    lungs = compute_dvh(rois["Lungs"], plan_set.dose, plane_spacing_mm=spacing)
+    heart = compute_dvh(rois["Heart"], plan_set.dose)
+    lungs = compute_dvh(rois["Lungs"], plan_set.dose)
     dose_path = folder / "RD.dcm"
     ds = pydicom.dcmread(dose_path)
     ds.DVHSequence = Sequence([

@@ -20,7 +20,7 @@ from rtcheck.batch.reports import SUMMARY_CSV, SUMMARY_JSON, OutputFolder
 from rtcheck.batch.cohort_report import criteria_files
 from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
 from rtcheck.batch.tasks import BatchSettings, TaskResult
-from rtcheck.errors import RtcheckError
+from rtcheck.errors import RtcheckError, SelectionError
 from rtcheck.files import write_output
 from rtcheck.grading import CheckOptions
 from rtcheck.protocol.model import Protocol
@@ -76,6 +76,7 @@ def run_batch(
     on_start: Callable[[Discovery], None] | None = None,
     on_row: Callable[[SummaryRow], None] | None = None,
     on_record: Callable[[Any, str], None] | None = None,
+    sum_plans: bool = False,
 ) -> BatchOutcome:
     """Check every plan set under ``roots`` against ``arm`` (or ``auto``) of ``protocol``; write reports and summary.
 
@@ -86,6 +87,8 @@ def run_batch(
     raise before anything is checked.  ``on_start`` receives the discovery,
     ``on_row`` each row as its set completes (in completion order); ``on_record`` (``batch --db``)
     each checked set's :class:`rtcheck.store.record.CheckRecord` and its HTML report's path ("" when none).
+    ``sum_plans`` (``batch --sum``): the plans of one patient, Frame of Reference and structure set are one course
+    when the arm (with ``auto``: any arm) has as many phases (:mod:`.discovery`); the arm must have phases.
     """
     from rtcheck.batch.runner import default_jobs, run_local
     from rtcheck.api import checkable_protocol
@@ -98,7 +101,14 @@ def run_batch(
 
         client = connect(dask_scheduler)  # an unreachable scheduler is an error before anything is read or created
     output = OutputFolder(out_dir, roots)  # refused when it overlaps the inputs, before any file is read
-    found = discover(roots)
+    phases: frozenset[int] = frozenset()
+    if sum_plans:
+        arms = protocol.arms.values() if arm == "auto" else [protocol.arm(arm)]
+        phases = frozenset(len(a.phases) for a in arms if a.phases)
+        if not phases:
+            raise SelectionError(f"--sum: {'no arm of ' + protocol.id if arm == 'auto' else f'arm {arm} of {protocol.id}'} has phases; "
+                                 "batch groups plans into courses only for an arm whose protocol declares phases")
+    found = discover(roots, course_phases=phases, arm=arm)
     if on_start is not None:
         on_start(found)
 

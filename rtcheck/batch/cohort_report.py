@@ -1,6 +1,8 @@
 """The cohort statistics of a batch as ``criteria.csv``, ``criteria.json`` (``rtcheck.batch-criteria/1``)
 and ``criteria.html``, a page with a plot.
 
+The statistics are :func:`rtcheck.cohort.cohort_statistics` of the run's check documents, one
+criterion per (arm, check id): with ``--arm auto`` the arms' shared ids are not mixed.
 The plot is one horizontal bar per criterion, split into the share of plans per
 status (colours and words of the check reports), with the values' median and
 range written beside it.  Drawn as plain SVG so the page is the same bytes on
@@ -16,7 +18,7 @@ import json
 from typing import Any
 
 from rtcheck import __version__
-from rtcheck.batch.cohort import STATUSES, CriterionStats, cohort_statistics
+from rtcheck.cohort import STATUSES, CriterionStats, cohort_statistics, graded_checks
 
 SCHEMA = "rtcheck.batch-criteria/1"
 CRITERIA_CSV, CRITERIA_JSON, CRITERIA_HTML = "criteria.csv", "criteria.json", "criteria.html"
@@ -29,6 +31,14 @@ def _round(value: float) -> float:
     return round(value, 4)
 
 
+def _per_protocol(stats: CriterionStats) -> str:
+    return "; ".join(stats.per_protocol)
+
+
+def _variation(stats: CriterionStats) -> str | None:
+    return "; ".join(stats.variation_acceptable) or None
+
+
 def criteria_document(stats: list[CriterionStats], *, protocol: dict[str, str], arm: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -37,8 +47,8 @@ def criteria_document(stats: list[CriterionStats], *, protocol: dict[str, str], 
         "arm": arm,
         "criteria": [
             {
-                "id": s.id, "kind": s.kind, "structure": s.structure, "metric": s.metric, "unit": s.unit,
-                "per_protocol": s.per_protocol, "variation_acceptable": s.variation_acceptable, "constraint_kind": s.constraint_kind,
+                "id": s.id, "arm": s.arm, "kind": s.kind, "structure": s.structure, "metric": s.metric, "unit": s.unit,
+                "per_protocol": _per_protocol(s), "variation_acceptable": _variation(s), "required": s.required,
                 "plans": s.plans,
                 "counts": s.counts,
                 "share_pct": {status: _round(s.share_pct(status)) for status in STATUSES},
@@ -57,11 +67,11 @@ def criteria_json(document: dict[str, Any]) -> str:
 def criteria_csv(stats: list[CriterionStats]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "structure", "metric", "unit", "per_protocol", "variation_acceptable", "constraint_kind", "plans",
+    writer.writerow(["id", "arm", "structure", "metric", "unit", "per_protocol", "variation_acceptable", "required", "plans",
                      *(f"{s}_pct" for s in STATUSES), *(f"value_{q}" for q in _QUANTILES)])
     for s in stats:
         quantiles = s.quantiles() or {}
-        writer.writerow([s.id, s.structure, s.metric, s.unit, s.per_protocol, s.variation_acceptable or "", s.constraint_kind, s.plans,
+        writer.writerow([s.id, s.arm, s.structure, s.metric, s.unit, _per_protocol(s), _variation(s) or "", s.required, s.plans,
                          *(f"{s.share_pct(status):.1f}" for status in STATUSES),
                          *(f"{quantiles[q]:.4g}" if q in quantiles else "" for q in _QUANTILES)])
     return buffer.getvalue()
@@ -74,7 +84,7 @@ def _plot(stats: list[CriterionStats]) -> str:
              'aria-label="Share of plans per status for each criterion" font-family="sans-serif" font-size="12">']
     for i, s in enumerate(stats):
         y = row_h * i + 4
-        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{html.escape(f"{s.id} ({s.metric})")}</text>')
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{html.escape(f"{s.arm} · {s.id} ({s.metric})")}</text>')
         x = float(label_w)
         for status in STATUSES:
             width = bar_w * s.share_pct(status) / 100.0
@@ -98,13 +108,13 @@ def _plot(stats: list[CriterionStats]) -> str:
 def criteria_html(stats: list[CriterionStats], *, protocol: dict[str, str], arm: str) -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            s.id, s.structure, s.metric, s.per_protocol, s.variation_acceptable or "—", s.constraint_kind, s.plans,
+            s.id, s.arm, s.structure, s.metric, _per_protocol(s), _variation(s) or "—", "yes" if s.required else "no", s.plans,
             *(f"{s.share_pct(status):.1f} %" for status in STATUSES),
             *((f"{(s.quantiles() or {})[q]:.4g} {s.unit}" if s.quantiles() else "—") for q in ("min", "median", "max")),
         )) + "</tr>"
         for s in stats
     )
-    head = "".join(f"<th>{h}</th>" for h in ("criterion", "structure", "metric", "per protocol", "variation", "kind", "plans",
+    head = "".join(f"<th>{h}</th>" for h in ("criterion", "arm", "structure", "metric", "per protocol", "variation", "required", "plans",
                                                *(_WORDS[s] for s in STATUSES), "min", "median", "max"))
     title = html.escape(f"Cohort test of {protocol.get('id', '')} arm {arm}")
     return (
@@ -120,7 +130,7 @@ def criteria_html(stats: list[CriterionStats], *, protocol: dict[str, str], arm:
 
 def criteria_files(documents: list[str], *, protocol: dict[str, str], arm: str) -> dict[str, str]:
     """The three cohort files (name -> text) of the plans whose check documents (JSON text) are given."""
-    stats = cohort_statistics(documents)
+    stats = cohort_statistics(check for text in documents for check in graded_checks(json.loads(text)))
     return {
         CRITERIA_CSV: criteria_csv(stats),
         CRITERIA_JSON: criteria_json(criteria_document(stats, protocol=protocol, arm=arm)),

@@ -11,12 +11,13 @@ checked as linked (:func:`rtcheck.api.check_linked_set`), not linked again.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcheck.dicom.references import LinkedSet, Linking, ObjectReferences, link, read_references
-from rtcheck.errors import DamagedFileError, InputError
+from rtcheck.dicom.references import LinkedSet, Linking, ObjectReferences, group_courses, link, read_references
+from rtcheck.dicom.walk import walk_inputs
+from rtcheck.errors import DamagedFileError, InputError, UnreadableError
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class PlanSetFiles:
     error: str = ""
     notes: tuple[str, ...] = ()
     linked: LinkedSet | None = None
+    # ``batch --sum``: the plans of one course (two or more, in phase order), checked as one; ``linked`` is None.
+    course: tuple[LinkedSet, ...] = ()
 
     @property
     def plan_file(self) -> str:
@@ -59,25 +62,6 @@ class Discovery:
     unassigned: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     files_read: int = 0
-
-
-def _iter_files(roots: list[Path]) -> list[Path]:
-    seen: set[Path] = set()
-    found: list[Path] = []
-    for root in roots:
-        if root.is_file():
-            candidates = [root]
-        else:
-            candidates = []
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames.sort()
-                candidates.extend(Path(dirpath) / name for name in sorted(filenames))
-        for path in candidates:
-            resolved = path.resolve()
-            if resolved not in seen:
-                seen.add(resolved)
-                found.append(path)
-    return found
 
 
 def _plan_set_files(linked: LinkedSet) -> PlanSetFiles:
@@ -117,30 +101,71 @@ def _orphan_sets(linking: Linking) -> list[PlanSetFiles]:
     return sets
 
 
+def _course_sets(linking: Linking, phases: frozenset[int], arm: str) -> list[PlanSetFiles]:
+    """``batch --sum``: the plans grouped into courses (:func:`rtcheck.dicom.references.group_courses`): a plan alone
+    is checked alone; a group of as many plans as the arm has phases (``phases``: the phase counts of the arm, or of
+    any arm with ``--arm auto``) is one course; a group of another size is an error row: which plans form the
+    course is ambiguous."""
+    sets = []
+    for group in group_courses(linking.sets):
+        if group.error or len(group.sets) == 1:
+            alone = _plan_set_files(group.sets[0])
+            sets.append(dataclasses.replace(alone, error=group.error) if group.error else alone)
+            continue
+        plans = [s.plan for s in group.sets]
+        first = plans[0]
+        where = (f"patient {first.patient_id!r}, Frame of Reference {first.frame_of_reference_uid}, "
+                 f"RT Structure Set {first.structure_set_uid}")
+        files = tuple(dict.fromkeys(str(p) for s in group.sets for p in s.paths))
+        error = ""
+        if len(group.sets) not in phases:
+            wanted = " or ".join(str(n) for n in sorted(phases))
+            error = (f"--sum: {len(plans)} RT Plans of {where} ({group.description}), but arm {arm} has {wanted} phases: "
+                     "which of them form the course is ambiguous; check the course's plans with rtcheck check --sum")
+        sets.append(PlanSetFiles(
+            key=" + ".join(p.sop_instance_uid for p in plans),
+            patient_id=first.patient_id,
+            plan_label=" + ".join(p.plan_label or "(no label)" for p in plans),
+            plan_uid=" + ".join(p.sop_instance_uid for p in plans),
+            files=files,
+            error=error,
+            notes=(f"--sum: {len(plans)} RT Plans of {where} checked as one course, in this phase order "
+                   f"(RTPlanDate, RTPlanTime, label): {group.description}", *(n for s in group.sets for n in s.notes)),
+            course=() if error else group.sets,
+        ))
+    return sets
+
+
+def _unusable(path: Path, error: str) -> PlanSetFiles:
+    return PlanSetFiles(key=str(path), patient_id="", plan_label="", plan_uid="", files=(str(path),), error=error)
+
+
 def sort_key(plan_set: PlanSetFiles) -> tuple[str, str, str, str]:
     return (plan_set.patient_id, plan_set.plan_label, plan_set.plan_uid, plan_set.plan_file)
 
 
-def discover(roots: list[str | Path]) -> Discovery:
+def discover(roots: list[str | Path], *, course_phases: frozenset[int] = frozenset(), arm: str = "") -> Discovery:
     """Walk ``roots`` (folders, recursively, or files) and group the RT objects found into plan sets.
 
-    Files are opened read-only and only their headers are read.  A root that
-    does not exist raises ``InputError``.
+    ``course_phases`` (``batch --sum``): the numbers of phases of arm ``arm``; the plans of one patient, Frame of
+    Reference and structure set are then grouped into courses (see :func:`_course_sets`).
+    Files are opened read-only and only their headers are read (the one walk,
+    :func:`rtcheck.dicom.walk.walk_inputs`).  A root that does not exist raises
+    ``InputError``; a folder or file the system refuses to read, or a damaged RT
+    file, becomes a set with an ``error``: a plan may lie in it.
     """
-    paths = [Path(r) for r in roots]
-    for root in paths:
-        if not root.exists():
-            raise InputError(root, "no such file or directory")
-    discovery = Discovery()
+    walk = walk_inputs(list(roots))
+    discovery = Discovery(skipped=list(walk.notes))
     objects: list[ObjectReferences] = []
-    damaged: list[PlanSetFiles] = []
-    for path in _iter_files(paths):
+    damaged = [_unusable(path, f"{path}: {reason}") for path, reason in walk.unreadable]
+    for walked in walk.files:
+        path = walked.path
         discovery.files_read += 1
         try:
             described = read_references(path)
-        except DamagedFileError as exc:
+        except (DamagedFileError, UnreadableError) as exc:
             # It may be the plan or dose of a set: never skip it silently.
-            damaged.append(PlanSetFiles(key=str(path), patient_id="", plan_label="", plan_uid="", files=(str(path),), error=str(exc)))
+            damaged.append(_unusable(path, str(exc)))
             continue
         except InputError as exc:
             discovery.skipped.append(f"{path}: skipped, {exc.reason}")
@@ -148,7 +173,8 @@ def discover(roots: list[str | Path]) -> Discovery:
         if described is not None:
             objects.append(described)
     linking = link(objects)
-    sets = [_plan_set_files(linked) for linked in linking.sets] + _orphan_sets(linking)
+    planned = _course_sets(linking, course_phases, arm) if course_phases else [_plan_set_files(linked) for linked in linking.sets]
+    sets = planned + _orphan_sets(linking)
     discovery.unassigned = [
         f"{s.path}: RT Structure Set {s.sop_instance_uid} is referenced by no RT Plan among the inputs; not checked"
         for s in linking.unreferenced_structure_sets

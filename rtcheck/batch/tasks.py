@@ -63,14 +63,18 @@ def failed(plan_set: PlanSetFiles, error: str, *, internal: bool = False) -> Tas
 def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskResult:
     """Check one plan set as discovery linked it; an input problem or a bug becomes the result's ``error``,
     never an exception."""
-    from rtcheck.api import check_linked_set
+    from rtcheck.api import check_linked_course, check_linked_set
     from rtcheck.render.outputs import RenderOptions, Rendering
     from rtcheck.results import Status
 
-    if plan_set.error or plan_set.linked is None:
+    if plan_set.error or (plan_set.linked is None and not plan_set.course):
         return failed(plan_set, plan_set.error or "internal error: a plan set without its linked files", internal=not plan_set.error)
     try:
-        result = check_linked_set(plan_set.linked, settings.protocol, settings.arm, options=settings.options)
+        if plan_set.course:
+            result = check_linked_course(plan_set.course, settings.protocol, settings.arm, options=settings.options)
+        else:
+            assert plan_set.linked is not None
+            result = check_linked_set(plan_set.linked, settings.protocol, settings.arm, options=settings.options)
     except RtcheckError as exc:
         return failed(plan_set, str(exc))
     except Exception as exc:  # noqa: BLE001 - one set's bug must not stop the batch

@@ -24,6 +24,7 @@ follows one rule everywhere:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,19 +94,69 @@ def _axis_of(vector: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def _float_list(ds: Dataset, keyword: str, path: Path, count: int | None = None) -> list[float]:
-    if keyword not in ds or ds[keyword].value is None:
+# Bounds of the numbers a dose grid is built from, rtcheck's defaults: beyond them a value is damage,
+# not geometry or dose, and would make the sampling arrays absurd (a voxel of 1e300 mm, a grid 10 km away).
+_MIN_SPACING_MM, _MAX_SPACING_MM = 1e-3, 1e3
+_MAX_POSITION_MM = 1e6
+# No radiotherapy dose reaches 10 000 Gy: a larger one is a damaged scaling.
+_MAX_DOSE_GY = 1e4
+
+
+def _element(ds: Dataset, keyword: str) -> str:
+    """``Keyword (gggg,eeee)`` for messages."""
+    tag = ds[keyword].tag if keyword in ds else None
+    return f"{keyword} ({tag.group:04X},{tag.element:04X})" if tag is not None else keyword
+
+
+def _float_list(ds: Dataset, keyword: str, path: Path, count: int | None = None, *, limit: float = _MAX_POSITION_MM) -> list[float]:
+    """The values of a numeric element, finite and within +-``limit``; UnsupportedObjectError naming the element."""
+    if keyword not in ds or ds[keyword].value is None or ds[keyword].value == "":
         raise UnsupportedObjectError(path, f"RT Dose lacks {keyword}")
     value = ds[keyword].value
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         value = [value]
     try:
         values = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise UnsupportedObjectError(path, f"RT Dose {keyword} is not numeric") from None
+    except (TypeError, ValueError, OverflowError):
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, keyword)} is not numeric") from None
     if count is not None and len(values) != count:
-        raise UnsupportedObjectError(path, f"RT Dose {keyword} has {len(values)} values, expected {count}")
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, keyword)} has {len(values)} values, expected {count}")
+    if not all(np.isfinite(values)) or any(abs(v) > limit for v in values):
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, keyword)} holds {values} (not finite or beyond {limit:g})")
     return values
+
+
+def _positive_int(ds: Dataset, keyword: str, path: Path, default: int | None = None) -> int:
+    """A count (Rows, Columns, Number of Frames...): a whole number above 0."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        if default is None:
+            raise UnsupportedObjectError(path, f"RT Dose lacks {keyword}")
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, keyword)} is not a whole number ({value!r})") from None
+    if number <= 0 or number != float(value):
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, keyword)} is {value}, not a count above 0")
+    return number
+
+
+def _check_pixel_format(ds: Dataset, path: Path) -> None:
+    """PS3.3 C.8.8.3.4.1 (RT Dose, Image Pixel Module): Samples per Pixel 1, Bits Allocated 16 or 32, Bits
+    Stored equal to Bits Allocated, High Bit one less; Pixel Representation 0001H (two's complement) only for
+    Dose Type ERROR, else 0000H (unsigned).  rtcheck accepts a signed grid whose values are all >= 0."""
+    bits = _positive_int(ds, "BitsAllocated", path)
+    if bits not in (16, 32):
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, 'BitsAllocated')} is {bits}; PS3.3 allows 16 or 32")
+    stored = _positive_int(ds, "BitsStored", path, default=bits)
+    if stored > bits:
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, 'BitsStored')} is {stored}, more than Bits Allocated {bits}")
+    representation = ds.get("PixelRepresentation", 0)
+    if representation not in (0, 1):
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, 'PixelRepresentation')} is {representation!r}, neither 0 nor 1")
+    if _positive_int(ds, "SamplesPerPixel", path, default=1) != 1:
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, 'SamplesPerPixel')} is not 1")
 
 
 def _native_dtype(ds: Dataset) -> np.dtype | None:
@@ -131,18 +182,24 @@ def _stored_values(ds: Dataset, path: Path, frames: int, rows: int, cols: int) -
     decoded by pydicom.
     """
     dtype = _native_dtype(ds)
+    count = frames * rows * cols
     if dtype is not None:
-        count = frames * rows * cols
         if len(ds.PixelData) < count * dtype.itemsize:
             raise UnsupportedObjectError(
                 path, f"cannot decode RT Dose pixel data (it holds {len(ds.PixelData)} bytes, {count * dtype.itemsize} expected)"
             )
         return np.frombuffer(ds.PixelData, dtype=dtype, count=count).reshape(frames, rows, cols)
     try:
-        pixels = ds.pixel_array
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom's notes on odd pixel data: the checks below say what matters
+            pixels = np.asarray(ds.pixel_array)
     except Exception as exc:  # missing decoder, corrupt or truncated pixel data
-        raise UnsupportedObjectError(path, f"cannot decode RT Dose pixel data ({exc})") from None
-    return np.asarray(pixels).reshape(frames, rows, cols)
+        raise UnsupportedObjectError(path, f"cannot decode RT Dose pixel data ({type(exc).__name__}: {exc})") from None
+    if pixels.size != count:
+        raise UnsupportedObjectError(
+            path, f"RT Dose pixel data holds {pixels.size} values; NumberOfFrames x Rows x Columns = {frames} x {rows} x {cols} = {count}"
+        )
+    return pixels.reshape(frames, rows, cols)
 
 
 def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
@@ -174,12 +231,24 @@ def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
     normal_z = float(np.cross(row_dir, col_dir)[2])
     origin = _float_list(ds, "ImagePositionPatient", path, 3)
     row_spacing, col_spacing = _float_list(ds, "PixelSpacing", path, 2)
-    if row_spacing <= 0 or col_spacing <= 0:
-        raise UnsupportedObjectError(path, f"invalid PixelSpacing {row_spacing}, {col_spacing}")
+    if not all(_MIN_SPACING_MM <= v <= _MAX_SPACING_MM for v in (row_spacing, col_spacing)):
+        raise UnsupportedObjectError(
+            path, f"RT Dose {_element(ds, 'PixelSpacing')} is {row_spacing}, {col_spacing} mm (between {_MIN_SPACING_MM:g} and {_MAX_SPACING_MM:g} mm expected)"
+        )
+    # PS3.3 C.8.8.3: "Scaling factor that when multiplied by the dose grid data ... yields grid doses in the
+    # dose units": a dose is never negative, and a zero factor erases it.
+    [scaling_value] = _float_list(ds, "DoseGridScaling", path, 1)
+    if scaling_value <= 0:
+        raise UnsupportedObjectError(path, f"RT Dose {_element(ds, 'DoseGridScaling')} is {scaling_value}; a scaling above 0 is required")
 
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    rows, cols = int(ds.Rows), int(ds.Columns)
+    _check_pixel_format(ds, path)
+    frames = _positive_int(ds, "NumberOfFrames", path, default=1)
+    rows, cols = _positive_int(ds, "Rows", path), _positive_int(ds, "Columns", path)
     pixels = _stored_values(ds, path, frames, rows, cols)
+    if pixels.dtype.kind == "i" and pixels.size and int(pixels.min()) < 0:
+        raise UnsupportedObjectError(
+            path, f"RT Dose holds negative stored values ({_element(ds, 'PixelRepresentation')} 1); a dose is never negative"
+        )
 
     if frames > 1:
         offsets = np.array(_float_list(ds, "GridFrameOffsetVector", path, frames))
@@ -213,10 +282,14 @@ def parse_dose(ds: Dataset, path: Path) -> DoseGrid:
         raise UnsupportedObjectError(path, "GridFrameOffsetVector has repeated frame positions")
     # PS3.3 C.8.8.3, Dose Grid Scaling: "Scaling factor that when multiplied by the dose grid data found
     # in Pixel Data (7FE0,0010) Attribute of the Image Pixel Module, yields grid doses in the dose units".
-    scaling = np.float64(float(ds.DoseGridScaling))
+    scaling = np.float64(scaling_value)
     dose = np.empty((frames, y.size, x.size))
     for k, frame in enumerate(order):
         np.multiply(pixels[frame], scaling, out=dose[k])
+    if dose.size and not float(dose.max()) <= _MAX_DOSE_GY:
+        raise UnsupportedObjectError(
+            path, f"RT Dose reaches {float(dose.max()):g} Gy ({_element(ds, 'DoseGridScaling')} {scaling_value:g}); above {_MAX_DOSE_GY:g} Gy is no radiotherapy dose"
+        )
 
     return DoseGrid(
         dose_gy=dose,

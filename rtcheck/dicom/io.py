@@ -6,7 +6,6 @@ reading only.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,10 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from rtcheck.dicom.identity import ImageSlice, image_slice
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
-from rtcheck.errors import DamagedFileError, InputError, NotDicomError, TruncatedFileError
+from rtcheck.dicom.walk import walk_inputs
+from rtcheck.errors import DamagedFileError, InputError, NotDicomError, TruncatedFileError, UnreadableError
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
@@ -76,9 +77,11 @@ def _read_dataset(path: Path, stop_before_pixels: bool) -> Dataset:
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except PermissionError:
-        raise InputError(path, "permission denied") from None
+        raise UnreadableError(path, "cannot be read (permission denied)") from None
     except InputError:
         raise
+    except OSError as exc:  # an I/O error, a loop of links: the system's, not the file's content
+        raise UnreadableError(path, f"cannot be read ({exc.strerror or exc})") from None
     except EOFError as exc:
         raise TruncatedFileError(path, f"truncated DICOM file ({exc})") from None
     except Exception as exc:  # pydicom raises many types on garbage bytes
@@ -144,7 +147,7 @@ def read_header(path: str | Path, tags: Sequence[str]) -> Dataset:
         except InputError:
             raise
         except OSError as exc:
-            raise InputError(path, f"cannot be read ({exc.strerror or exc})") from None
+            raise UnreadableError(path, f"cannot be read ({exc.strerror or exc})") from None
         except EOFError as exc:
             raise TruncatedFileError(path, f"truncated DICOM file ({exc})") from None
         except Exception as exc:  # pydicom raises many types on garbage bytes
@@ -221,22 +224,15 @@ class DicomObject:
 
 @dataclass
 class Inventory:
-    """What a scan of the inputs found, by kind; ``skipped`` says why files were passed over."""
+    """What a scan of the inputs found, by kind; ``skipped`` says why files were passed over;
+    ``images`` the CT/MR/PET images met (their identity and position only), for the integrity checks."""
 
     objects: list[DicomObject] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    images: list[ImageSlice] = field(default_factory=list)
 
     def of_kind(self, *kinds: RTObjectKind) -> list[DicomObject]:
         return [o for o in self.objects if o.kind in kinds]
-
-
-def _iter_files(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            found.append(Path(dirpath) / name)
-    return found
 
 
 def is_dicom_file(path: str | Path) -> bool:
@@ -254,41 +250,37 @@ def scan(paths: list[str | Path]) -> Inventory:
     """Read the given files and folders (recursively) and sort RT objects by SOP class.
 
     A file named explicitly must be DICOM (else NotDicomError); a non-DICOM file
-    found in a folder is skipped and noted in ``Inventory.skipped``.  CT images
-    and other classes are ignored.  Pixel data is not loaded here.
+    found in a folder is skipped and noted in ``Inventory.skipped``, as are special
+    files, link loops and what the system refuses to read (:mod:`rtcheck.dicom.walk`).
+    Images (CT, MR, PET) are kept as ``Inventory.images`` (identity and position); other
+    classes are ignored.  Pixel data is not loaded here.
     """
     inventory = Inventory()
-    seen: set[Path] = set()
-    for given in paths:
-        given = Path(given)
-        if given.is_dir():
-            candidates = [(p, False) for p in _iter_files(given)]
-        elif given.exists():
-            candidates = [(given, True)]
-        else:
-            raise InputError(given, "no such file or directory")
-        for path, explicit in candidates:
-            resolved = path.resolve()
-            if resolved in seen:
-                continue
-            seen.add(resolved)
-            try:
-                ds = read_dataset(path, stop_before_pixels=True)
-            except TruncatedFileError as exc:
-                # A damaged RT object may be the plan or dose asked for: never skip it silently.
-                if explicit or exc.sop_class_uid in SOP_CLASS_KINDS or not exc.sop_class_uid:
-                    raise
-                inventory.skipped.append(f"{path}: skipped, {exc.reason}")
-                continue
-            except InputError as exc:
-                if explicit:
-                    raise
-                inventory.skipped.append(f"{path}: skipped, {exc.reason}")
-                continue
-            kind = SOP_CLASS_KINDS.get(str(ds.get("SOPClassUID", "")))
-            if kind is None:
-                continue
-            inventory.objects.append(DicomObject(kind, path, ds))
+    walk = walk_inputs(paths)
+    inventory.skipped.extend(walk.notes)
+    inventory.skipped.extend(f"{path}: skipped, {reason}" for path, reason in walk.unreadable)
+    for walked in walk.files:
+        path, explicit = walked.path, walked.explicit
+        try:
+            ds = read_dataset(path, stop_before_pixels=True)
+        except TruncatedFileError as exc:
+            # A damaged RT object may be the plan or dose asked for: never skip it silently.
+            if explicit or exc.sop_class_uid in SOP_CLASS_KINDS or not exc.sop_class_uid:
+                raise
+            inventory.skipped.append(f"{path}: skipped, {exc.reason}")
+            continue
+        except InputError as exc:
+            if explicit:
+                raise
+            inventory.skipped.append(f"{path}: skipped, {exc.reason}")
+            continue
+        kind = SOP_CLASS_KINDS.get(str(ds.get("SOPClassUID", "")))
+        if kind is None:
+            image = image_slice(ds, path)
+            if image is not None:
+                inventory.images.append(image)
+            continue
+        inventory.objects.append(DicomObject(kind, path, ds))
     return inventory
 
 

@@ -5,7 +5,8 @@ Doses are total doses in Gy unless the name says per fraction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import enum
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -52,6 +53,33 @@ class TargetPrescription:
     fraction_groups: list[int] = field(default_factory=list)
 
 
+class PartKind(enum.Enum):
+    """What a part of a course is: a fraction group of one RT Plan, or one RT Plan of a plan sum."""
+
+    FRACTION_GROUP = "fraction group"
+    PLAN = "plan"
+
+
+@dataclass
+class PlanPart:
+    """One part of a planned course, paired with one phase of a protocol arm: a fraction group of an RT Plan
+    (PS3.3 C.8.8.13: its NumberOfFractionsPlanned, the dose references it names), or one RT Plan of a plan sum.
+
+    ``targets`` are the prescriptions it delivers; ``shared`` those also delivered by another part (their
+    TargetPrescriptionDose covers several parts, so the dose of this part alone is not stated)."""
+
+    kind: PartKind
+    number: int
+    label: str
+    fractions: int | None
+    fractions_source: str
+    targets: list[TargetPrescription]
+    shared: list[TargetPrescription] = field(default_factory=list)
+
+    def is_shared(self, target: TargetPrescription) -> bool:
+        return any(target is s for s in self.shared)
+
+
 @dataclass
 class Plan:
     path: Path
@@ -71,6 +99,8 @@ class Plan:
     # RTPlanDate and StudyDate as written (DICOM DA, YYYYMMDD), "" when absent: for reports.
     plan_date: str = ""
     study_date: str = ""
+    # The parts of a plan sum (one per RT Plan, in phase order); empty for one RT Plan (see ``parts``).
+    sum_parts: list[PlanPart] = field(default_factory=list)
 
     @property
     def fractions(self) -> int | None:
@@ -79,6 +109,22 @@ class Plan:
         if not counts or any(c is None for c in counts):
             return None
         return sum(counts)  # type: ignore[arg-type]
+
+    @property
+    def parts(self) -> list[PlanPart]:
+        """The parts of the course, in delivery order: the plans of a plan sum, else the fraction groups in
+        FractionGroupSequence order, each with the prescriptions that reference it."""
+        if self.sum_parts:
+            return self.sum_parts
+        parts = []
+        for group in self.fraction_groups:
+            targets = [t for t in self.targets if group.number in t.fraction_groups]
+            parts.append(PlanPart(
+                PartKind.FRACTION_GROUP, group.number, f"fraction group {group.number}", group.fractions_planned,
+                f"RT Plan FractionGroupSequence item {group.number} NumberOfFractionsPlanned",
+                targets, [t for t in targets if len(t.fraction_groups) > 1],
+            ))
+        return parts
 
     def fraction_group(self, number: int) -> FractionGroup | None:
         for group in self.fraction_groups:
@@ -272,3 +318,31 @@ def _check_beam_dose_agreement(plan: Plan) -> None:
                 f"fraction group {group.number}: beam doses sum to {per_fraction:.3f} Gy per fraction, "
                 f"matching no target's dose per fraction ({', '.join(f'{d:.3f}' for d in delivered)} Gy)"
             )
+
+
+def course_targets(targets: list[TargetPrescription]) -> tuple[list[TargetPrescription], list[str]]:
+    """The course's prescriptions: those of one ROI (several fraction groups or plans prescribing the same ROI) made
+    one, their total doses and fractions added and both sources kept; the others as they are.  Copies: the
+    prescriptions given are not changed.  Notes say which were added up."""
+    merged: list[TargetPrescription] = []
+    by_roi: dict[int, TargetPrescription] = {}
+    notes: list[str] = []
+    for target in targets:
+        mine = replace(target, sources=dict(target.sources), fraction_groups=list(target.fraction_groups))
+        earlier = by_roi.get(target.roi_number) if target.roi_number is not None else None
+        if earlier is None:
+            merged.append(mine)
+            if target.roi_number is not None:
+                by_roi[target.roi_number] = mine
+            continue
+        for key in ("total_dose_gy", "fractions"):
+            a, b = getattr(earlier, key), getattr(mine, key)
+            setattr(earlier, key, None if a is None or b is None else a + b)
+            earlier.sources[key] = f"{earlier.sources.get(key, '?')} + {mine.sources.get(key, '?')}"
+        earlier.fraction_groups += mine.fraction_groups
+        if earlier.total_dose_gy is not None and earlier.fractions:
+            earlier.dose_per_fraction_gy = earlier.total_dose_gy / earlier.fractions
+            earlier.sources["dose_per_fraction_gy"] = "course total dose / course fractions"
+        note = f"ROI {target.name!r} is prescribed in several parts of the course: one course prescription of their sum"
+        notes += [] if note in notes else [note]
+    return merged, notes

@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from pydicom.dataset import Dataset
 
+from rtcheck.dicom.beams import parse_beams
 from rtcheck.dicom.dose import DoseGrid
+from rtcheck.dicom.facts import PlanSetFacts
+from rtcheck.dicom.identity import group_series, identity_of
 from rtcheck.dicom.io import DicomObject, Inventory, file_meta_notes, read_dataset, scan
 from rtcheck.dicom.plan import Plan, parse_plan
 from rtcheck.dicom.references import Lacking, LinkedSet, Linking, ObjectReferences, describe, gaps, link
@@ -24,7 +28,8 @@ from rtcheck.errors import LinkError, MissingObjectError, SelectionError
 
 @dataclass
 class PlanSet:
-    """What one check needs: the plan (None for a DVH-only set), its structure set and total dose."""
+    """What one check needs: the plan (None for a DVH-only set), its structure set and total dose;
+    ``facts`` what the integrity checks read besides (identities, beams, images)."""
 
     plan: Plan | None
     structure_set: StructureSet
@@ -32,6 +37,10 @@ class PlanSet:
     notes: list[str] = field(default_factory=list)
     # Doses given besides the one used (e.g. BEAM doses besides the PLAN dose), compared with it.
     dose_comparisons: list[DoseComparison] = field(default_factory=list)
+    # The CT's slice positions (z, mm) in the structure set's frame, when the CT is among the inputs.
+    slice_positions_mm: np.ndarray | None = None
+    # What the integrity checks read besides (identities, beams, images).
+    facts: PlanSetFacts = field(default_factory=PlanSetFacts)
 
 
 def _check_frames(plan: Plan | None, structure_set: StructureSet, dose: DoseGrid) -> list[str]:
@@ -74,6 +83,9 @@ class LoadedInputs:
     inventory: Inventory
     linking: Linking
     plans: dict[str, Plan] = field(default_factory=dict)  # by SOP Instance UID
+    roots: tuple[str, ...] = ()  # the files and folders given, named by errors about the inputs as a whole
+    # Whether the inputs were scanned (images included) rather than read as a set linked already.
+    scanned: bool = False
 
     @property
     def skipped(self) -> list[str]:
@@ -95,14 +107,24 @@ def load_inputs(paths: list[str | Path]) -> LoadedInputs:
     """Scan files and folders, link the RT objects found into plan sets and parse every linked RT Plan."""
     inventory = scan(paths)
     described = [describe(o.dataset, o.path) for o in inventory.objects]
-    return _parsed(inventory, link(d for d in described if d is not None))
+    inputs = _parsed(inventory, link(d for d in described if d is not None))
+    inputs.roots = tuple(str(p) for p in paths)
+    inputs.scanned = True
+    return inputs
 
 
-def load_linked(linked: LinkedSet) -> LoadedInputs:
-    """Read the files of a set linked already (by batch discovery or the listener's catalogue), without
-    linking again; a file that cannot be read raises as ``rtcheck check`` does."""
-    inventory = Inventory([DicomObject(o.kind, o.path, read_dataset(o.path, stop_before_pixels=True)) for o in linked.objects])
-    return _parsed(inventory, Linking(sets=[linked]))
+def load_linked(linked: LinkedSet, *more: LinkedSet) -> LoadedInputs:
+    """Read the files of a set linked already (by batch discovery or the listener's catalogue), or of several
+    (the plans of one course; a file they share read once), without linking again; a file that cannot be read
+    raises as ``rtcheck check`` does."""
+    objects = {o.path: o for s in (linked, *more) for o in s.objects}
+    inventory = Inventory([DicomObject(o.kind, o.path, read_dataset(o.path, stop_before_pixels=True)) for o in objects.values()])
+    return _parsed(inventory, Linking(sets=[linked, *more]))
+
+
+def _inputs_named(inputs: LoadedInputs) -> str | None:
+    """The inputs given, for an error about them as a whole (every error names its files)."""
+    return ", ".join(inputs.roots) or None
 
 
 def _skipped_hint(inputs: LoadedInputs) -> str:
@@ -116,7 +138,7 @@ def select_sets(inputs: LoadedInputs, selector: str | None) -> list[LinkedSet]:
     """The sets of all plans, or of those whose SOP Instance UID or label equals ``selector``."""
     sets = inputs.linking.sets
     if not sets:
-        raise MissingObjectError(None, "no RT Plan among the inputs" + _skipped_hint(inputs))
+        raise MissingObjectError(_inputs_named(inputs), "no RT Plan among the inputs" + _skipped_hint(inputs))
     if selector is None:
         return sets
     chosen = [s for s in sets if selector in (s.plan.sop_instance_uid, s.plan.plan_label)]
@@ -180,7 +202,16 @@ def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
     read_notes = [n for o in (linked.plan, linked.structure_set) for n in file_meta_notes(inputs.dataset(o), o.path)]
     notes = read_notes + course.notes + _check_frames(plan, structure_set, course.grid)
     _name_targets(plan, structure_set)
-    return PlanSet(plan=plan, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons)
+    plan_ds = inputs.dataset(linked.plan)
+    facts = PlanSetFacts(
+        plan=identity_of(plan_ds, plan.path, plan.kind.value),
+        structure_set=identity_of(inputs.dataset(linked.structure_set), linked.structure_set.path, RTObjectKind.STRUCTURE_SET.value),
+        doses=[f.identity for f in course.grid.files if f.identity is not None],
+        beams=parse_beams(plan_ds, plan.kind),
+        images=group_series(inputs.inventory.images),
+        images_scanned=inputs.scanned,
+    )
+    return PlanSet(plan=plan, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons, facts=facts)
 
 
 def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> PlanSet:
@@ -195,11 +226,11 @@ def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> Pla
     doses = [d for d in (describe(o.dataset, o.path) for o in inputs.inventory.of_kind(RTObjectKind.DOSE)) if d is not None]
     if len(structure_sets) != 1:
         if not structure_sets:
-            raise MissingObjectError(None, "no RT Structure Set among the inputs" + _skipped_hint(inputs))
+            raise MissingObjectError(_inputs_named(inputs), "no RT Structure Set among the inputs" + _skipped_hint(inputs))
         listing = ", ".join(str(s.path) for s in structure_sets)
         raise SelectionError(f"several RT Structure Sets and no RT Plan to choose between them ({listing}); pass one")
     if not doses:
-        raise MissingObjectError(None, "no RT Dose among the inputs" + _skipped_hint(inputs))
+        raise MissingObjectError(_inputs_named(inputs), "no RT Dose among the inputs" + _skipped_hint(inputs))
     structure_set = parse_structure_set(structure_sets[0].dataset, structure_sets[0].path)
     course = course_dose(None, doses)
     notes = course.notes + _check_frames(None, structure_set, course.grid)

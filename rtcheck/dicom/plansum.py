@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 
 from rtcheck.dicom.dose import resampled_sum
-from rtcheck.dicom.plan import FractionGroup, Plan, TargetPrescription
+from rtcheck.dicom.facts import PlanSetFacts
+from rtcheck.dicom.plan import FractionGroup, PartKind, Plan, PlanPart, TargetPrescription, course_targets
 from rtcheck.dicom.planset import LoadedInputs, PlanSet, build_plan_set
 from rtcheck.dicom.references import LinkedSet
 from rtcheck.dicom.sop import DoseSummation
@@ -30,8 +31,8 @@ __all__ = ["build_plan_sum"]
 def _course_plan(plans: list[Plan]) -> tuple[Plan, list[str]]:
     notes: list[str] = []
     groups: list[FractionGroup] = []
-    targets: list[TargetPrescription] = []
-    by_roi: dict[int, TargetPrescription] = {}
+    phase_targets: list[TargetPrescription] = []
+    parts: list[PlanPart] = []
     for phase, plan in enumerate(plans, start=1):
         renumber: dict[int, int] = {}
         for group in plan.fraction_groups:
@@ -39,27 +40,22 @@ def _course_plan(plans: list[Plan]) -> tuple[Plan, list[str]]:
             groups.append(dataclasses.replace(group, number=len(groups) + 1))
             if group.number != renumber[group.number]:
                 notes.append(f"phase {phase} ({plan.label}): fraction group {group.number} is the course's fraction group {renumber[group.number]}")
-        for target in plan.targets:
-            mine = dataclasses.replace(
+        mine = [
+            dataclasses.replace(
                 target, fraction_groups=[renumber[g] for g in target.fraction_groups if g in renumber],
                 sources={k: f"phase {phase} ({plan.label}): {v}" for k, v in target.sources.items()},
             )
-            earlier = by_roi.get(target.roi_number) if target.roi_number is not None else None
-            if earlier is None:
-                targets.append(mine)
-                if target.roi_number is not None:
-                    by_roi[target.roi_number] = mine
-                continue
-            # The same ROI prescribed in several phases: one course prescription.
-            for key in ("total_dose_gy", "fractions"):
-                a, b = getattr(earlier, key), getattr(mine, key)
-                setattr(earlier, key, None if a is None or b is None else a + b)
-                earlier.sources[key] = f"{earlier.sources.get(key, '?')} + {mine.sources.get(key, '?')}"
-            earlier.fraction_groups += mine.fraction_groups
-            if earlier.total_dose_gy is not None and earlier.fractions:
-                earlier.dose_per_fraction_gy = earlier.total_dose_gy / earlier.fractions
-                earlier.sources["dose_per_fraction_gy"] = "course total dose / course fractions"
-            notes.append(f"ROI {target.name!r} is prescribed in several phases: one course prescription of their sum")
+            for target in plan.targets
+        ]
+        phase_targets += mine
+        counts = " + ".join(f"item {g.number}" for g in plan.fraction_groups)
+        parts.append(PlanPart(
+            PartKind.PLAN, phase, f"plan {plan.label or '(no label)'}", plan.fractions,
+            f"phase {phase} ({plan.label}): RT Plan FractionGroupSequence {counts} NumberOfFractionsPlanned", mine,
+        ))
+    # The same ROI prescribed in several phases: one course prescription (rtcheck.dicom.plan.course_targets).
+    targets, merge_notes = course_targets(phase_targets)
+    notes += merge_notes
     first = plans[0]
     course = dataclasses.replace(
         first,
@@ -67,6 +63,7 @@ def _course_plan(plans: list[Plan]) -> tuple[Plan, list[str]]:
         sop_instance_uid=" + ".join(p.sop_instance_uid for p in plans),
         fraction_groups=groups,
         targets=targets,
+        sum_parts=parts,
         beam_numbers=[],
         notes=[f"phase {i} ({p.label}): {n}" for i, p in enumerate(plans, start=1) for n in p.notes],
         prescription_gap="; ".join(f"phase {i} ({p.label}): {p.prescription_gap}" for i, p in enumerate(plans, start=1) if p.prescription_gap)
@@ -106,4 +103,5 @@ def build_plan_sum(sets: list[LinkedSet], inputs: LoadedInputs) -> PlanSet:
     return PlanSet(
         plan=plan, structure_set=phases[0].structure_set, dose=dose, notes=[*phase_notes, *dose_notes, *notes],
         dose_comparisons=[c for p in phases for c in p.dose_comparisons],
+        facts=PlanSetFacts.of_phases([p.facts for p in phases]),
     )

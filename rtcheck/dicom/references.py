@@ -49,11 +49,13 @@ __all__ = [
     "LINK_TAGS",
     "Gap",
     "Lacking",
+    "CourseGroup",
     "LinkedSet",
     "Linking",
     "ObjectReferences",
     "describe",
     "gaps",
+    "group_courses",
     "link",
     "beam_dose_gap",
     "plans_concerned",
@@ -67,6 +69,8 @@ LINK_TAGS = (
     "PatientID",
     "FrameOfReferenceUID",
     "RTPlanLabel",
+    "RTPlanDate",
+    "RTPlanTime",
     "ReferencedStructureSetSequence",
     "BeamSequence",
     "IonBeamSequence",
@@ -100,6 +104,8 @@ class ObjectReferences:
     summation_type: str = ""
     fraction_group: int | None = None
     referenced_beams: tuple[int, ...] = ()
+    plan_date: str = ""  # RTPlanDate (DA) and RTPlanTime (TM) as written: the order of a course's plans
+    plan_time: str = ""
 
     @property
     def structure_set_uid(self) -> str:
@@ -154,6 +160,8 @@ def describe(ds: Dataset, path: str | Path) -> ObjectReferences | None:
         return replace(
             described,
             plan_label=str(ds.get("RTPlanLabel", "") or ""),
+            plan_date=str(ds.get("RTPlanDate", "") or ""),
+            plan_time=str(ds.get("RTPlanTime", "") or ""),
             structure_set_uids=_uids(ds.get("ReferencedStructureSetSequence") or []),
             beam_numbers=_ints(b.get("BeamNumber") for b in beams),
             dose_free_beams=_ints(
@@ -346,6 +354,48 @@ def link(objects: Iterable[ObjectReferences]) -> Linking:
     return linking
 
 
+@dataclass(frozen=True)
+class CourseGroup:
+    """The RT Plans that may form one course (the phases of an arm, e.g. a plan and its sequential boost): those of
+    one patient, Frame of Reference and RT Structure Set, in delivery order (RTPlanDate, RTPlanTime, then label
+    and SOP Instance UID).  ``error`` (one line) says why a plan cannot be grouped with others."""
+
+    sets: tuple[LinkedSet, ...]
+    error: str = ""
+
+    @property
+    def description(self) -> str:
+        return ", ".join(s.plan.plan_description for s in self.sets)
+
+
+def _course_order(linked: LinkedSet) -> tuple[str, str, str, str]:
+    plan = linked.plan
+    return (plan.plan_date, plan.plan_time, plan.plan_label, plan.sop_instance_uid)
+
+
+def group_courses(sets: Iterable[LinkedSet]) -> list[CourseGroup]:
+    """Group the plan sets ``sets`` into courses: one group per patient ID + Frame of Reference UID + referenced
+    RT Structure Set UID (the keys a plan sum needs to be one course, :mod:`rtcheck.dicom.plansum`).  A set that
+    does not link (``error``), or whose plan lacks one of the keys, is a group of its own, with the set's error
+    or the key it lacks as ``error``.  Groups are in the order their first plan came."""
+    groups: dict[tuple[str, str, str], list[LinkedSet]] = {}
+    order: list[CourseGroup | tuple[str, str, str]] = []
+    for linked in sets:
+        plan = linked.plan
+        lacking = [what for what, value in (("a Patient ID", plan.patient_id), ("a Frame of Reference UID", plan.frame_of_reference_uid),
+                                             ("one RT Structure Set", plan.structure_set_uid)) if not value]
+        if linked.error or lacking:
+            reason = linked.error or f"{plan.path}: {plan.plan_description} names no {' or '.join(lacking)}: it cannot be grouped into a course"
+            order.append(CourseGroup((linked,), reason))
+            continue
+        key = (plan.patient_id, plan.frame_of_reference_uid, plan.structure_set_uid)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(linked)
+    return [item if isinstance(item, CourseGroup) else CourseGroup(tuple(sorted(groups[item], key=_course_order))) for item in order]
+
+
 def plans_concerned(instance: ObjectReferences, objects: Iterable[ObjectReferences]) -> list[str]:
     """The UIDs of the plans whose set ``instance`` belongs to (the plans among ``objects`` for a structure set,
     whether present or not for a dose)."""
@@ -367,6 +417,7 @@ class Lacking(str, enum.Enum):
     STRUCTURE_SET = "structure set"  # the referenced structure set is not among the inputs
     DOSE = "dose"  # no RT Dose references the plan
     BEAM_DOSES = "beam doses"  # BEAM doses do not cover every beam of the plan
+    DOUBLED_BEAM_DOSE = "doubled beam dose"  # two BEAM doses are of one beam: summing them would count it twice
 
 
 @dataclass(frozen=True)
@@ -425,6 +476,24 @@ def _beam_dose_gap(linked: LinkedSet) -> Gap | None:
     return beam_dose_gap(linked.plan, linked.doses)
 
 
+def _doubled_beam_gap(linked: LinkedSet) -> Gap | None:
+    """Two BEAM doses of one beam (by their Referenced Beam Sequence): summed, that beam would count twice,
+    and which of them is right cannot be told; no further file can mend it."""
+    seen: dict[int, ObjectReferences] = {}
+    for dose in linked.doses:
+        if dose.summation_type != "BEAM":
+            continue
+        for beam in dict.fromkeys(dose.referenced_beams):
+            if beam in seen:
+                return Gap(
+                    Lacking.DOUBLED_BEAM_DOSE, dose.path,
+                    f"RT Dose {dose.sop_instance_uid} and {seen[beam].path} are both BEAM doses of beam {beam} of "
+                    f"{linked.plan.plan_description}; pass only one", error=LinkError,
+                )
+            seen[beam] = dose
+    return None
+
+
 def gaps(linked: LinkedSet) -> list[Gap]:
     """What ``linked`` lacks to be checked, in the order a check reports it: the first gap is its error."""
     plan = linked.plan
@@ -445,4 +514,7 @@ def gaps(linked: LinkedSet) -> list[Gap]:
     beam_gap = _beam_dose_gap(linked)
     if beam_gap is not None:
         found.append(beam_gap)
+    doubled = _doubled_beam_gap(linked)
+    if doubled is not None:
+        found.append(doubled)
     return found

@@ -112,69 +112,107 @@ class StructureSet:
                 return roi
         return None
 
-    def typical_plane_spacing_mm(self) -> float | None:
-        """Median spacing between adjacent contour planes over all ROIs (mm), None if unknown."""
-        gaps: list[np.ndarray] = []
-        for roi in self.rois:
-            z = roi.plane_positions_mm()
-            if z.size > 1:
-                gaps.append(np.diff(z))
-        if not gaps:
-            return None
-        all_gaps = np.concatenate(gaps)
-        all_gaps = all_gaps[all_gaps > 1e-3]
-        return float(np.median(all_gaps)) if all_gaps.size else None
+
+# PS3.3 C.8.8.6.1, Contour Geometric Type (3006,0042): POINT, OPEN_PLANAR, OPEN_NONPLANAR, CLOSED_PLANAR
+# (and CLOSEDPLANAR_XOR, combined by XOR with the ROI's other contours, which rtcheck does not evaluate).
+_NON_VOLUME_TYPES = {"POINT", "OPEN_PLANAR", "OPEN_NONPLANAR"}
+# Patient coordinates beyond 10 m are damage, not anatomy: rtcheck's default, so that a damaged value
+# cannot ask the DVH engine for a lattice of astronomic size.
+MAX_COORDINATE_MM = 1e4
 
 
-def _parse_contour(item: Dataset, geometric_type: str, roi_name: str) -> tuple[Contour | None, str | None]:
+class UnusableContour(ValueError):
+    """A ContourSequence item that cannot be used; its ROI is not evaluated (the message says why)."""
+
+
+def _parse_contour(item: Dataset, geometric_type: str, index: int) -> Contour | None:
+    """The axial polygon of a CLOSED_PLANAR item, None for an item of a non-volume type (POINT...).
+
+    UnusableContour for an item that cannot be used: dropping it would grade the ROI on what is left.
+    """
+    where = f"ContourSequence item {index} (3006,0040)"
+    if not geometric_type:
+        raise UnusableContour(f"{where} has no ContourGeometricType (3006,0042)")
+    if geometric_type != "CLOSED_PLANAR" and geometric_type not in _NON_VOLUME_TYPES:
+        raise UnusableContour(f"{where} has ContourGeometricType {geometric_type!r}, which rtcheck does not evaluate")
     try:
         data = contour_coordinates(item)
     except ValueError:
-        raise ValueError(f"ROI {roi_name!r} has a ContourData value that is not a number") from None
+        raise UnusableContour(f"{where} has a ContourData (3006,0050) value that is not a number") from None
     if data is None or len(data) == 0:
-        return None, f"empty {geometric_type or 'contour'} ignored"
+        raise UnusableContour(f"{where} has an empty ContourData (3006,0050)")
     if len(data) % 3:
-        return None, f"contour with {len(data)} coordinates (not a multiple of 3) ignored"
+        raise UnusableContour(f"{where} has {len(data)} ContourData (3006,0050) values, not a multiple of 3")
     if not np.all(np.isfinite(data)):
-        raise ValueError(f"ROI {roi_name!r} has a ContourData value that is not finite")
+        raise UnusableContour(f"{where} has a ContourData (3006,0050) value that is not finite")
+    if np.max(np.abs(data)) > MAX_COORDINATE_MM:
+        raise UnusableContour(f"{where} has a ContourData (3006,0050) coordinate beyond {MAX_COORDINATE_MM:g} mm")
     points = data.reshape(-1, 3)
-    if geometric_type != "CLOSED_PLANAR":
-        return None, None
+    announced = item.get("NumberOfContourPoints")
+    if announced is not None and announced != "":
+        try:
+            count = int(announced)
+        except (TypeError, ValueError):
+            count = -1
+        if count != len(points):
+            raise UnusableContour(f"{where} announces {announced} points (NumberOfContourPoints, 3006,0046) but holds {len(points)}")
+    if geometric_type in _NON_VOLUME_TYPES:
+        return None
     if len(points) < 3:
-        return None, f"CLOSED_PLANAR contour with {len(points)} point(s) ignored"
+        raise UnusableContour(f"{where} is a CLOSED_PLANAR contour of {len(points)} point(s)")
     z = points[:, 2]
     if np.ptp(z) > PLANAR_TOLERANCE_MM:
-        raise ValueError(f"ROI {roi_name!r} has a non-axial contour (z spans {np.ptp(z):.2f} mm)")
-    return Contour(float(np.mean(z)), points[:, :2].copy()), None
+        raise UnusableContour(f"{where} is not axial (z spans {np.ptp(z):.2f} mm)")
+    return Contour(float(np.mean(z)), points[:, :2].copy())
+
+
+def _by_roi_number(ds: Dataset, path: Path, sequence: str, tag: str) -> dict[int, Dataset]:
+    """The items of ``sequence`` by their ReferencedROINumber; InputError when a number is given twice
+    (the ROI's contours or type would be those of whichever item came last)."""
+    found: dict[int, Dataset] = {}
+    for item in ds.get(sequence) or []:
+        if "ReferencedROINumber" not in item:
+            continue
+        try:
+            number = int(item.ReferencedROINumber)
+        except (TypeError, ValueError):
+            raise InputError(path, f"{sequence} {tag} has an item whose ReferencedROINumber is not a number") from None
+        if number in found:
+            raise InputError(path, f"{sequence} {tag} has two items for ROI number {number}")
+        found[number] = item
+    return found
 
 
 def parse_structure_set(ds: Dataset, path: Path) -> StructureSet:
     """Build the StructureSet of an RT Structure Set data set (read-only)."""
     if "StructureSetROISequence" not in ds:
         raise InputError(path, "RT Structure Set has no StructureSetROISequence")
-    frames = {str(f.FrameOfReferenceUID) for f in ds.get("ReferencedFrameOfReferenceSequence", []) if "FrameOfReferenceUID" in f}
-    interpreted = {}
+    frames = {str(f.FrameOfReferenceUID) for f in (ds.get("ReferencedFrameOfReferenceSequence") or []) if "FrameOfReferenceUID" in f}
+    observations = _by_roi_number(ds, path, "RTROIObservationsSequence", "(3006,0080)")
+    interpreted = {number: str(obs.get("RTROIInterpretedType", "") or "") for number, obs in observations.items()}
     codes: dict[int, tuple[str, str]] = {}
-    for obs in ds.get("RTROIObservationsSequence", []):
-        if "ReferencedROINumber" in obs:
-            interpreted[int(obs.ReferencedROINumber)] = str(obs.get("RTROIInterpretedType", "") or "")
-            # PS3.3 C.8.8.8: RT ROI Identification Code Sequence (3006,0086), Type 3, "Sequence containing
-            # Code used to identify ROI. If this Sequence is included, only a single Item shall be included".
-            items = obs.get("RTROIIdentificationCodeSequence") or []
-            if len(items) == 1 and items[0].get("CodeValue") and items[0].get("CodingSchemeDesignator"):
-                codes[int(obs.ReferencedROINumber)] = (str(items[0].CodingSchemeDesignator).strip(), str(items[0].CodeValue).strip())
-    contour_items = {}
-    for rc in ds.get("ROIContourSequence", []):
-        if "ReferencedROINumber" in rc:
-            contour_items[int(rc.ReferencedROINumber)] = rc
+    for number, obs in observations.items():
+        # PS3.3 C.8.8.8: RT ROI Identification Code Sequence (3006,0086), Type 3, "Sequence containing
+        # Code used to identify ROI. If this Sequence is included, only a single Item shall be included".
+        items = obs.get("RTROIIdentificationCodeSequence") or []
+        if len(items) == 1 and items[0].get("CodeValue") and items[0].get("CodingSchemeDesignator"):
+            codes[number] = (str(items[0].CodingSchemeDesignator).strip(), str(items[0].CodeValue).strip())
+    contour_items = _by_roi_number(ds, path, "ROIContourSequence", "(3006,0039)")
 
     rois: list[Roi] = []
-    for item in ds.StructureSetROISequence:
+    names_by_number: dict[int, str] = {}
+    for item in ds.StructureSetROISequence or []:
         try:
             number = int(item.ROINumber)
         except (AttributeError, TypeError, ValueError):
-            raise InputError(path, "StructureSetROISequence item without a valid ROINumber") from None
+            raise InputError(path, "StructureSetROISequence (3006,0020) item without a valid ROINumber") from None
         name = str(item.get("ROIName", "") or f"ROI {number}")
+        if number in names_by_number:
+            # Which contours are the cord's and which the heart's cannot be told: refuse rather than guess.
+            raise InputError(
+                path, f"StructureSetROISequence (3006,0020) gives ROI number {number} twice ({names_by_number[number]!r} and {name!r})"
+            )
+        names_by_number[number] = name
         roi = Roi(
             number=number,
             name=name,
@@ -185,16 +223,15 @@ def parse_structure_set(ds: Dataset, path: Path) -> StructureSet:
         rc = contour_items.get(number)
         geometric: set[str] = set()
         try:
-            for contour_item in (rc.get("ContourSequence", []) if rc is not None else []):
-                geometric_type = str(contour_item.get("ContourGeometricType", "")).upper()
+            for index, contour_item in enumerate((rc.get("ContourSequence") or []) if rc is not None else [], start=1):
+                geometric_type = str(contour_item.get("ContourGeometricType", "") or "").strip().upper()
                 geometric.add(geometric_type)
-                contour, note = _parse_contour(contour_item, geometric_type, name)
-                if note:
-                    roi.notes.append(note)
+                contour = _parse_contour(contour_item, geometric_type, index)
                 if contour is not None:
                     roi.contours.append(contour)
-        except ValueError as exc:
+        except UnusableContour as exc:
             roi.unusable_reason = str(exc)
+            roi.contours = []
         roi.geometric_types = geometric
         if roi.unusable_reason is None and not roi.contours:
             if not geometric:

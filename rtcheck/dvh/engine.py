@@ -12,9 +12,18 @@ Method (conventions physicists need to know):
   distance is read from the areas of the next two planes (a sphere's cap, a
   lying cylinder's side and a cone's apex differ), or taken as a smooth cap's
   when there are not two.
-* The first and last contours extend half a plane spacing beyond themselves
-  (end caps); a gap wider than 1.5 plane spacings separates parts of a
-  structure, each part keeping half a spacing of cap.
+* Geometry as drawn: each gap between two of a structure's planes is its own
+  (no spacing of the structure set is applied to it; another ROI never changes
+  this one's numbers).  A gap joins its planes unless it is a separation
+  between parts of the structure: with the CT's slice positions given, a gap
+  that skips a CT slice; otherwise a gap wider than 1.5 times the local
+  spacing, the larger of the spacings on either side of it (on each side the
+  smaller of its two nearest gaps), so that a change of spacing (1 mm through
+  the target, 5 mm elsewhere) joins while a skipped stretch separates.  The
+  first and last planes of a part extend beyond themselves by half the
+  spacing next to them (the CT slice's distance, else the joined gap's, else
+  the local spacing; a structure of one plane takes the dose grid's slice
+  spacing, rtcheck's default since the structure gives no spacing).
 * Within a plane, separate contours are united, even where they overlap; a
   contour lying inside another is a hole, and one inside a hole an island.
 * The volume is sampled on a lattice aligned with the dose voxels'
@@ -56,8 +65,10 @@ _MIN_SPREAD_BINS = 1e-3
 _RASTER_CELLS = 500_000
 # A plane whose region is below this fraction of its neighbour's closes the structure.
 _CLOSING_AREA_RATIO = 0.05
-# Adjacent planes farther apart than this many typical spacings are separate parts.
+# Adjacent planes farther apart than this many local spacings are separate parts.
 _GAP_FACTOR = 1.5
+# A contour plane within this of a CT slice position lies on that slice (positions rounded by the exporter).
+_SLICE_TOLERANCE_MM = 0.05
 
 
 @dataclass(frozen=True)
@@ -103,24 +114,29 @@ def _following_vertex(sizes: np.ndarray) -> np.ndarray:
     return following
 
 
-def _even_odd_layers(polygons: list[np.ndarray], x0: float, hx: float, ncols: int, y0: float, hy: float, nrows: int) -> np.ndarray:
-    """Samples at (x0 + c*hx, y0 + r*hy) inside each polygon by the even-odd rule, as a
-    (len(polygons), nrows, ncols) bool array: all polygons in one pass, one layer each."""
+def _region_layers(
+    polygons: list[np.ndarray], layer_of: np.ndarray, layers: int, x0: float, hx: float, ncols: int, y0: float, hy: float, nrows: int
+) -> np.ndarray:
+    """Samples at (x0 + c*hx, y0 + r*hy) inside any polygon of each layer, as a (layers, nrows, ncols) bool
+    array; polygon k belongs to layer ``layer_of[k]``.  All polygons in one pass: each polygon's winding
+    number, its orientation made counter-clockwise, is summed per layer, so polygons of one layer are
+    united, even where they overlap (cost linear in the edges and cells)."""
     width = ncols + 1
     sizes = np.array([len(p) for p in polygons])
     vertices = np.concatenate(polygons)
     following = _following_vertex(sizes)
-    layer = np.repeat(np.arange(len(polygons)), sizes)
+    polygon = np.repeat(np.arange(len(polygons)), sizes)
     xa, ya = vertices[:, 0], vertices[:, 1]
     xb, yb = xa[following], ya[following]
+    cross = xa * yb - ya * xb
+    orientation = np.sign(np.bincount(polygon, weights=cross, minlength=len(polygons)))
     # Half-open rows [min y, max y): a vertex shared by two edges is crossed once.
     first = np.clip(np.ceil((np.minimum(ya, yb) - y0) / hy), 0, nrows).astype(np.int64)
     stop = np.clip(np.ceil((np.maximum(ya, yb) - y0) / hy), 0, nrows).astype(np.int64)
     counts = stop - first
     total = int(counts.sum())
-    cells = len(polygons) * nrows * width
     if total == 0:
-        return np.zeros((len(polygons), nrows, ncols), bool)
+        return np.zeros((layers, nrows, ncols), bool)
     edge = np.repeat(np.arange(counts.size), counts)
     starts = np.cumsum(counts) - counts
     rows = first[edge] + (np.arange(total) - starts[edge])
@@ -128,10 +144,12 @@ def _even_odd_layers(polygons: list[np.ndarray], x0: float, hx: float, ncols: in
     t = (y - ya[edge]) / (yb[edge] - ya[edge])
     x_cross = xa[edge] + t * (xb[edge] - xa[edge])
     cols = np.clip(np.ceil((x_cross - x0) / hx), 0, ncols).astype(np.int64)
-    toggles = np.bincount((layer[edge] * nrows + rows) * width + cols, minlength=cells)
-    crossings = np.cumsum(toggles.reshape(len(polygons), nrows, width), axis=2)[:, :, :ncols]
-    # Parity survives the cast to uint8 (a modulo 256), and 0/1 bytes are valid booleans.
-    return (crossings.astype(np.uint8) & 1).view(bool)
+    # An upward edge of a counter-clockwise polygon leaves it (left to right), a downward one enters it.
+    weight = np.where(yb[edge] > ya[edge], 1.0, -1.0) * orientation[polygon[edge]]
+    layer = layer_of[polygon[edge]]
+    winding = np.bincount((layer * nrows + rows) * width + cols, weights=weight, minlength=layers * nrows * width)
+    inside = np.cumsum(winding.reshape(layers, nrows, width), axis=2)[:, :, :ncols]
+    return np.abs(inside) > 0.5
 
 
 def _points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -146,27 +164,50 @@ def _points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 
 
 def _nesting_depths(polygons: list[np.ndarray]) -> np.ndarray:
-    """How many other contours each contour lies inside (most of its vertices inside a larger one)."""
-    areas = [_polygon_area_mm2([p]) for p in polygons]
-    low = [p.min(axis=0) for p in polygons]
-    high = [p.max(axis=0) for p in polygons]
-    depth = np.zeros(len(polygons), dtype=int)
+    """How many other contours each contour lies inside (most of its vertices inside a larger one).
+
+    Only larger contours whose bounding box meets a contour's are tested, found through a grid of cells
+    of about a contour's size: the cost grows with the contours and their true neighbours, not with the
+    square of the contours on a plane."""
+    count = len(polygons)
+    depth = np.zeros(count, dtype=int)
+    if count < 2:
+        return depth
+    areas = _polygon_areas_mm2(polygons)
+    low = np.array([p.min(axis=0) for p in polygons])
+    high = np.array([p.max(axis=0) for p in polygons])
+    origin = low.min(axis=0)
+    extent = float((high.max(axis=0) - origin).max())
+    cell = max(float(np.median((high - low).max(axis=1))), extent / 256, 1e-6)
+    first_cell = np.floor((low - origin) / cell).astype(np.int64)
+    last_cell = np.floor((high - origin) / cell).astype(np.int64)
+    members: dict[tuple[int, int], list[int]] = {}
+    for k in range(count):
+        for cx in range(first_cell[k, 0], last_cell[k, 0] + 1):
+            for cy in range(first_cell[k, 1], last_cell[k, 1] + 1):
+                members.setdefault((cx, cy), []).append(k)
     for i, inner in enumerate(polygons):
-        for j, outer in enumerate(polygons):
-            if i == j or areas[i] >= areas[j] or np.any(high[i] < low[j]) or np.any(low[i] > high[j]):
-                continue  # not inside: smaller, or no vertex within the other's bounding box
-            if np.mean(_points_in_polygon(inner, outer)) > 0.5:
+        near: set[int] = set()
+        for cx in range(first_cell[i, 0], last_cell[i, 0] + 1):
+            for cy in range(first_cell[i, 1], last_cell[i, 1] + 1):
+                near.update(members.get((cx, cy), ()))
+        candidates = np.fromiter(near, dtype=np.int64, count=len(near))
+        # Larger, and with a bounding box that meets this one's.
+        keep = (areas[candidates] > areas[i]) & np.all(high[candidates] >= low[i], axis=1) & np.all(low[candidates] <= high[i], axis=1)
+        for j in candidates[keep]:
+            if np.mean(_points_in_polygon(inner, polygons[j])) > 0.5:
                 depth[i] += 1
     return depth
 
 
-def _polygon_area_mm2(polygons: list[np.ndarray]) -> float:
-    area = 0.0
-    for p in polygons:
-        x, y = p[:, 0], p[:, 1]
-        # Shoelace formula, with the closing edge from the last vertex back to the first.
-        area += abs(float(np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]) + x[-1] * y[0] - y[-1] * x[0])) / 2
-    return area
+def _polygon_areas_mm2(polygons: list[np.ndarray]) -> np.ndarray:
+    """Each polygon's area (mm^2), all in one pass (shoelace formula, each closing back to its first vertex)."""
+    sizes = np.array([len(p) for p in polygons])
+    vertices = np.concatenate(polygons)
+    following = _following_vertex(sizes)
+    x, y = vertices[:, 0], vertices[:, 1]
+    cross = x * y[following] - y * x[following]
+    return np.abs(np.bincount(np.repeat(np.arange(len(polygons)), sizes), weights=cross, minlength=len(polygons))) / 2
 
 
 def _plane_areas_mm2(planes: list[list[np.ndarray]]) -> np.ndarray:
@@ -174,13 +215,7 @@ def _plane_areas_mm2(planes: list[list[np.ndarray]]) -> np.ndarray:
     polygons = [polygon for plane in planes for polygon in plane]
     if not polygons:
         return np.zeros(len(planes))
-    sizes = np.array([len(p) for p in polygons])
-    vertices = np.concatenate(polygons)
-    following = _following_vertex(sizes)
-    x, y = vertices[:, 0], vertices[:, 1]
-    # Shoelace formula, with each polygon's closing edge from its last vertex back to its first.
-    cross = x * y[following] - y * x[following]
-    areas = np.abs(np.bincount(np.repeat(np.arange(len(polygons)), sizes), weights=cross, minlength=len(polygons))) / 2
+    areas = _polygon_areas_mm2(polygons)
     plane = np.repeat(np.arange(len(planes)), [len(plane) for plane in planes])
     return np.bincount(plane, weights=areas, minlength=len(planes))
 
@@ -222,68 +257,128 @@ class _Lattice:
 
     def rasterise(self, planes: list[list[np.ndarray]]) -> np.ndarray:
         """Each plane's region, as a (planes, rows, columns) bool array: a plane's separate
-        contours united, nested ones holes and islands.  Contours are filled in batches
-        of about ``_RASTER_CELLS`` lattice cells (one numpy pass each)."""
+        contours united, nested ones holes and islands (a sample takes the parity of the
+        deepest contour around it: even inside, odd a hole).  Each plane's contours of one
+        nesting depth form one layer; layers are filled in batches of about
+        ``_RASTER_CELLS`` lattice cells (one numpy pass each)."""
         nrows, ncols = self.shape
         masks = np.zeros((len(planes), nrows, ncols), bool)
+        depths = [_nesting_depths(plane) for plane in planes]
+        levels = [np.unique(depth) for depth in depths]
         per_batch = max(1, _RASTER_CELLS // (nrows * (ncols + 1)))
         start = 0
         while start < len(planes):
-            stop, polygons = start, 0
-            while stop < len(planes) and (stop == start or polygons + len(planes[stop]) <= per_batch):
-                polygons += len(planes[stop])
+            stop, layers = start, 0
+            while stop < len(planes) and (stop == start or layers + levels[stop].size <= per_batch):
+                layers += levels[stop].size
                 stop += 1
             batch = [polygon for plane in planes[start:stop] for polygon in plane]
-            filled = _even_odd_layers(batch, self.xs[0], self.hx, ncols, self.ys[0], self.hy, nrows)
-            layer = 0
-            for i in range(start, stop):
-                count = len(planes[i])
-                if count == 1:
-                    masks[i] = filled[layer]
-                else:
-                    depth = _nesting_depths(planes[i])
-                    for k in np.argsort(depth, kind="stable"):
-                        if depth[k] % 2:
-                            masks[i] &= ~filled[layer + k]
-                        else:
-                            masks[i] |= filled[layer + k]
-                layer += count
+            offsets = np.cumsum([0] + [levels[i].size for i in range(start, stop)])
+            layer_of = np.concatenate(
+                [offsets[k] + np.searchsorted(levels[i], depths[i]) for k, i in enumerate(range(start, stop))]
+            )
+            filled = _region_layers(batch, layer_of, layers, self.xs[0], self.hx, ncols, self.ys[0], self.hy, nrows)
+            for k, i in enumerate(range(start, stop)):
+                for level_index, level in enumerate(levels[i]):
+                    region = filled[offsets[k] + level_index]
+                    if level % 2:
+                        masks[i] &= ~region
+                    else:
+                        masks[i] |= region
             start = stop
         return masks
+
+
+def _local_spacings(gaps: np.ndarray) -> np.ndarray:
+    """For each gap between adjacent planes, the spacing around it (mm): the larger of the spacings on its
+    two sides, a side's being the smaller of its two nearest gaps; NaN for a gap with no neighbour."""
+    count = gaps.size
+    padded = np.concatenate([[np.inf, np.inf], gaps, [np.inf, np.inf]])
+    index = np.arange(count) + 2
+    below = np.minimum(padded[index - 1], padded[index - 2])
+    above = np.minimum(padded[index + 1], padded[index + 2])
+    sides = np.where(np.isinf(below), above, np.where(np.isinf(above), below, np.maximum(below, above)))
+    return np.where(np.isinf(sides), np.nan, sides)
+
+
+@dataclass(frozen=True)
+class PlaneGeometry:
+    """What tells the thickness each contour plane stands for: the CT's slice positions (mm, ascending),
+    when given, and the spacing of a structure with no gap of its own (mm; see the module's docstring)."""
+
+    slice_positions_mm: np.ndarray | None = None
+    lone_spacing_mm: float = 3.0
+
+    def _slices_fit(self, z: np.ndarray) -> bool:
+        slices = self.slice_positions_mm
+        if slices is None or slices.size < 2:
+            return False
+        nearest = np.clip(np.searchsorted(slices, z), 1, slices.size - 1)
+        distance = np.minimum(np.abs(slices[nearest - 1] - z), np.abs(slices[nearest] - z))
+        return bool(np.all(distance <= _SLICE_TOLERANCE_MM))
+
+    def thicknesses(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a structure's ascending plane positions ``z`` (mm): whether plane i joins plane i + 1, and the
+        cap (mm) below and above each plane, 0 where the plane is joined on that side."""
+        n = z.size
+        gaps = np.diff(z)
+        if self._slices_fit(z):
+            slices = self.slice_positions_mm
+            assert slices is not None
+            # A gap that skips a CT slice separates parts; a part ends half a slice gap beyond its plane.
+            inner = np.searchsorted(slices, z[1:] - _SLICE_TOLERANCE_MM) - np.searchsorted(slices, z[:-1] + _SLICE_TOLERANCE_MM, side="right")
+            joined = inner == 0
+            at = np.searchsorted(slices, z - _SLICE_TOLERANCE_MM)
+            below_slice = np.where(at > 0, z - slices[np.maximum(at - 1, 0)], np.nan)
+            after = np.searchsorted(slices, z + _SLICE_TOLERANCE_MM, side="right")
+            above_slice = np.where(after < slices.size, slices[np.minimum(after, slices.size - 1)] - z, np.nan)
+            below_own = np.where(np.isnan(below_slice), above_slice, below_slice) / 2
+            above_own = np.where(np.isnan(above_slice), below_slice, above_slice) / 2
+        else:
+            local = _local_spacings(gaps)
+            local = np.where(np.isnan(local), self.lone_spacing_mm, local)
+            joined = gaps <= _GAP_FACTOR * local
+            # An isolated plane takes half the local spacing of its gaps (the finer of the two).
+            spacing = np.full(n, self.lone_spacing_mm)
+            if n > 1:
+                spacing = np.minimum(np.append(local, np.inf), np.insert(local, 0, np.inf))
+            below_own = above_own = spacing / 2
+        joined_below = np.insert(joined, 0, False)
+        joined_above = np.append(joined, False)
+        half_gap_above = np.append(gaps, np.nan) / 2
+        half_gap_below = np.insert(gaps, 0, np.nan) / 2
+        # The end plane of a part joined on one side mirrors that gap, unless the CT says otherwise.
+        if self._slices_fit(z):
+            below = np.where(joined_below, 0.0, below_own)
+            above = np.where(joined_above, 0.0, above_own)
+        else:
+            below = np.where(joined_below, 0.0, np.where(joined_above, half_gap_above, below_own))
+            above = np.where(joined_above, 0.0, np.where(joined_below, half_gap_below, above_own))
+        return joined, below, above
 
 
 class _ContourStack:
     """One ROI's planes on a lattice: each plane's mask, and the mask at any z (mm)."""
 
-    def __init__(self, roi: Roi, lattice: _Lattice, typical_spacing_mm: float) -> None:
+    def __init__(self, roi: Roi, lattice: _Lattice, geometry: "PlaneGeometry") -> None:
         self.z, self.polygons = roi.planes()
         self.lattice = lattice
-        self.typical = typical_spacing_mm
         self.areas = _plane_areas_mm2(self.polygons)
         self._masks: np.ndarray | None = None  # every plane's region, made on first use
         self._features: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._exponents: dict[tuple[int, int], float] = {}
         self._gaps: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        gaps = np.diff(self.z)
-        self.joined = gaps <= _GAP_FACTOR * typical_spacing_mm  # plane i joined to i + 1
+        self.joined, self._below, self._above = geometry.thicknesses(self.z)
 
     def extent(self) -> tuple[float, float]:
         return float(self.z[0] - self.cap_below(0)), float(self.z[-1] + self.cap_above(self.z.size - 1))
 
     def cap_below(self, i: int) -> float:
         """Half-thickness below plane i when nothing is interpolated below it (0 when joined)."""
-        if i > 0 and self.joined[i - 1]:
-            return 0.0
-        if i + 1 < self.z.size and self.joined[i]:
-            return float(self.z[i + 1] - self.z[i]) / 2
-        return self.typical / 2
+        return float(self._below[i])
 
     def cap_above(self, i: int) -> float:
-        if i + 1 < self.z.size and self.joined[i]:
-            return 0.0
-        if i > 0 and self.joined[i - 1]:
-            return float(self.z[i] - self.z[i - 1]) / 2
-        return self.typical / 2
+        return float(self._above[i])
 
     def mask(self, i: int) -> np.ndarray:
         if self._masks is None:
@@ -470,14 +565,14 @@ class _ContourStack:
 class _Region:
     """A Roi or a Combination on a lattice: the mask at any z, and the sub-slabs to sample."""
 
-    def __init__(self, shape, lattice: _Lattice, typical: float, spacing: float) -> None:
+    def __init__(self, shape, lattice: _Lattice, geometry: PlaneGeometry, spacing: float) -> None:
         self.shape = shape
         if isinstance(shape, Combination):
-            self.parts = [_Region(op, lattice, typical, spacing) for op in shape.operands]
+            self.parts = [_Region(op, lattice, geometry, spacing) for op in shape.operands]
             self.stack = None
         else:
             self.parts = []
-            self.stack = _ContourStack(shape, lattice, typical)
+            self.stack = _ContourStack(shape, lattice, geometry)
         self.lattice = lattice
         self.spacing = spacing
 
@@ -619,24 +714,26 @@ def compute_dvh(
     shape: "Roi | Combination",
     dose: DoseGrid,
     *,
-    plane_spacing_mm: float | None = None,
+    slice_positions_mm: np.ndarray | None = None,
     options: EngineOptions = EngineOptions(),
 ) -> DoseVolumeHistogram:
     """Cumulative DVH (Gy, cc) of one ROI, or of a structure derived from ROIs, in a dose grid.
 
-    ``plane_spacing_mm`` is the structure set's usual contour spacing, used for
-    end caps and to tell gaps from spacing; it defaults to the median spacing
-    of the shape's planes, then to the dose grid's slice spacing.
+    Each ROI's planes stand for the thickness their own neighbouring planes give
+    them, or, with ``slice_positions_mm`` (the CT's slice z positions, mm), the
+    CT's slices (see the module's docstring); no other ROI plays a part.
     """
     rois = shape.rois() if isinstance(shape, Combination) else [shape]
     for roi in rois:
         if not roi.is_volume:
             raise ValueError(f"ROI {roi.name!r} has no volume: {roi.unusable_reason}")
     low, high = _contour_bounds(rois)
-    if plane_spacing_mm is None:
-        gaps = np.concatenate([np.diff(roi.plane_positions_mm()) for roi in rois])
-        gaps = gaps[gaps > 1e-3]
-        plane_spacing_mm = float(np.median(gaps)) if gaps.size else (float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else 3.0)
+    # A structure of one plane has no spacing of its own: the dose grid's slice spacing stands in.
+    lone = float(np.median(np.diff(dose.z_mm))) if dose.z_mm.size > 1 else 3.0
+    slices = None if slice_positions_mm is None else np.unique(np.asarray(slice_positions_mm, dtype=float))
+    geometry = PlaneGeometry(slices, lone)
+    own_gaps = np.concatenate([np.diff(roi.plane_positions_mm()) for roi in rois])
+    plane_spacing_mm = float(np.median(own_gaps)) if own_gaps.size else lone
 
     xmin, ymin, zmin = low
     xmax, ymax, zmax = high
@@ -646,7 +743,7 @@ def compute_dvh(
     budget = options.large_sample_budget if box_mm3 > options.large_box_mm3 else options.sample_budget
     spacing = max(options.finest_spacing_mm, (box_mm3 / budget) ** (1 / 3))
     lattice = _Lattice.covering(dose, xmin, xmax, ymin, ymax, spacing)
-    region = _Region(shape, lattice, plane_spacing_mm, spacing)
+    region = _Region(shape, lattice, geometry, spacing)
 
     planes = _PlaneSampler(dose, lattice)
     cells = planes.cells
@@ -758,7 +855,7 @@ def compute_dvhs(
     shapes: Sequence["Roi | Combination"],
     dose: DoseGrid,
     *,
-    plane_spacing_mm: float | None = None,
+    slice_positions_mm: np.ndarray | None = None,
     options: EngineOptions = EngineOptions(),
 ) -> list[DoseVolumeHistogram]:
     """DVHs of several shapes, in the same order.
@@ -767,4 +864,4 @@ def compute_dvhs(
     2-core machines measured (benchmarks/README.md) two worker processes each
     ran 2.7x slower than one, so spreading structures over cores lost time.
     """
-    return [compute_dvh(s, dose, plane_spacing_mm=plane_spacing_mm, options=options) for s in shapes]
+    return [compute_dvh(s, dose, slice_positions_mm=slice_positions_mm, options=options) for s in shapes]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rtcheck.dicom.planset import PlanSet
 from rtcheck.errors import ArmSelectionError
 from rtcheck.grading.options import CheckOptions
+from rtcheck.grading.phases import phase_checks
 from rtcheck.grading.prescriptions import grade_dose, pair_prescriptions, unlisted_parts
 from rtcheck.grading.site_prescription import window_matches
 from rtcheck.protocol.matching import resolve_structure
@@ -22,7 +23,12 @@ def _arm_mismatch(arm: Arm, plan_set: PlanSet, protocol: Protocol, options: Chec
         return "the arm has no radiotherapy"
     overrides = dict(options.structure_map)
     matches = {rx.target: resolve_structure(rx.target, protocol.structures, plan_set.structure_set, overrides) for rx in arm.prescriptions}
-    paired = pair_prescriptions(arm, plan.targets, matches, protocol)
+    if arm.phases:
+        # Phases: the arm fits when every phase and course prescription check passes (within variation).
+        checks, _ = phase_checks(arm, plan, matches, protocol)
+        failing = [c for c in checks if c.status in (Status.DEVIATION_UNACCEPTABLE, Status.NOT_EVALUATED)]
+        return f"{failing[0].id}: {failing[0].message}" if failing else None
+    paired = pair_prescriptions(arm.prescriptions, plan.targets, matches, protocol)
     missing = [rx.target for rx in arm.prescriptions if rx.target not in paired]
     if missing:
         return f"no plan prescription for {', '.join(missing)}"
@@ -56,9 +62,10 @@ def choose_arm(plan_set: PlanSet, protocol: Protocol, options: CheckOptions = Ch
     reasons = {arm_id: _arm_mismatch(arm, plan_set, protocol, options) for arm_id, arm in protocol.arms.items()}
     candidates = [arm_id for arm_id, reason in reasons.items() if reason is None]
     label = plan_set.plan.label if plan_set.plan else ""
+    where = f"{plan_set.plan.path}: " if plan_set.plan else ""  # every error names its file
     if len(candidates) == 1:
         return candidates[0], f"arm {candidates[0]} chosen automatically: the only arm whose prescriptions match the plan's"
     if candidates:
-        raise ArmSelectionError(f"--arm auto: plan {label} matches several arms of {protocol.id} ({', '.join(candidates)}); choose one with --arm")
+        raise ArmSelectionError(f"{where}--arm auto: plan {label} matches several arms of {protocol.id} ({', '.join(candidates)}); choose one with --arm")
     listing = "; ".join(f"{arm_id}: {reason}" for arm_id, reason in reasons.items())
-    raise ArmSelectionError(f"--arm auto: plan {label} matches no arm of {protocol.id} ({listing}); choose one with --arm")
+    raise ArmSelectionError(f"{where}--arm auto: plan {label} matches no arm of {protocol.id} ({listing}); choose one with --arm")

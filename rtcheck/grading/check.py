@@ -13,7 +13,9 @@ from rtcheck.grading.biology import BiologicalEvaluation
 from rtcheck.grading.completeness import incomplete_contour
 from rtcheck.grading.constraints import constraint_outcome
 from rtcheck.grading.dvh_cache import DvhCache, unusable_reason
-from rtcheck.grading.options import CheckOptions
+from rtcheck.grading.integrity import integrity_checks
+from rtcheck.grading.options import CheckOptions, CheckSelection
+from rtcheck.grading.phases import phase_checks
 from rtcheck.grading.prescriptions import pair_prescriptions, prescription_checks, unlisted_checks
 from rtcheck.grading.site_prescription import site_dose_notes
 from rtcheck.grading.tps import compare_check_with_tps
@@ -40,17 +42,24 @@ def check_plan_set(
     if plan is None:
         raise ValueError("a protocol check needs an RT Plan")
     overrides = dict(options.structure_map)
-    used = [rx.target for rx in arm.prescriptions] + [c.structure for c in arm.constraints]
+    graded_dvh = options.checks is not CheckSelection.INTEGRITY
+    used = [rx.target for rx in arm.prescriptions] + [c.structure for c in arm.constraints] if graded_dvh else []
     matches = {name: resolve_structure(name, protocol.structures, plan_set.structure_set, overrides) for name in dict.fromkeys(used)}
 
-    paired = pair_prescriptions(arm, plan.targets, matches, protocol)
-    checks: list[CheckOutcome] = prescription_checks(arm, paired, matches, plan_gap=plan.prescription_gap)
-    checks += unlisted_checks(arm, plan, paired)
+    paired = pair_prescriptions(arm.prescriptions, plan.targets, matches, protocol) if graded_dvh else {}
+    phase_notes: list[str] = []
+    checks: list[CheckOutcome] = []
+    if graded_dvh and arm.phases:
+        # An arm with phases: the plan's fraction groups (or plans of a sum) paired with them (rtcheck.grading.phases).
+        checks, phase_notes = phase_checks(arm, plan, matches, protocol)
+    elif graded_dvh:
+        checks = prescription_checks(arm.prescriptions, paired, matches, plan_gap=plan.prescription_gap)
+        checks += unlisted_checks(arm, plan, paired)
     site_doses = {
         name: target.total_dose_gy for name, (target, _) in paired.items()
         if target.total_dose_gy and (rx := arm.prescription_for(name)) is not None and rx.total_dose_gy is None
     }
-    cache = DvhCache(plan_set.dose, plan_set.structure_set.typical_plane_spacing_mm(), options.engine)
+    cache = DvhCache(plan_set.dose, options.engine, slice_positions_mm=plan_set.slice_positions_mm)
     # The physical DVH of each constrained structure, by the protocol's name (several names may share a shape).
     dvhs: dict[str, DoseVolumeHistogram] = {}
     dvh_errors: dict[str, str] = {}
@@ -59,8 +68,7 @@ def check_plan_set(
     summarised: set[object] = set()
     levels = [rx.total_dose_gy for rx in arm.prescriptions if rx.total_dose_gy] + list(site_doses.values())
     top_rx_gy = max(levels) if levels else None
-    spacing = plan_set.structure_set.typical_plane_spacing_mm()
-    for name in dict.fromkeys(c.structure for c in arm.constraints):
+    for name in dict.fromkeys(c.structure for c in arm.constraints if graded_dvh):
         shape = matches[name].shape
         if shape is None:
             continue
@@ -71,7 +79,7 @@ def check_plan_set(
                 (why for roi in (shape.rois() if isinstance(shape, Combination) else [shape])
                  # RTROIInterpretedType (PS3.3 C.8.8.8): a target operand of a derived organ (Stomach - PTV) is no organ.
                  if roi.interpreted_type.upper() not in _TARGET_TYPES
-                 and (why := incomplete_contour(roi, plan_set.dose, top_rx_gy, spacing)) is not None),
+                 and (why := incomplete_contour(roi, plan_set.dose, top_rx_gy)) is not None),
                 None,
             )
         if error is not None:
@@ -93,7 +101,7 @@ def check_plan_set(
     biological = None
     if options.prior is not None or any(c.metric.biology is not None for c in arm.constraints):
         biological = BiologicalEvaluation(plan_set, options.prior, cache, protocol.structures)
-    for constraint in arm.constraints:
+    for constraint in arm.constraints if graded_dvh else ():
         match = matches[constraint.structure]
         if constraint.metric.biology is not None and biological is not None:
             # EQD2/BED: graded on a converted dose grid (rtcheck.grading.biology).
@@ -101,8 +109,15 @@ def check_plan_set(
             continue
         checks.append(constraint_outcome(constraint, arm, match, physical, dvh_errors.get(constraint.structure), site_doses))
 
+    selection_notes = []
+    if options.checks is not CheckSelection.DVH:
+        checks += integrity_checks(plan_set, protocol, arm, cache, matches, overrides)
+    else:
+        selection_notes.append("checks dvh: the plan's integrity (objects, dose calculation, beams, contours) was not checked")
+    if not graded_dvh:
+        selection_notes.append("checks integrity: the prescriptions and DVH constraints were not checked")
     tps_comparison, tps_notes = compare_check_with_tps(plan, plan_set.dose, summaries, dvhs_by_roi)
-    notes = [*input_notes, *plan_set.notes, *plan.notes, *site_dose_notes(arm.prescriptions), *overlay_notes(protocol)]
+    notes = [*input_notes, *selection_notes, *plan_set.notes, *plan.notes, *phase_notes, *site_dose_notes(arm.prescriptions), *overlay_notes(protocol)]
     input_files = [str(plan.path), str(plan_set.structure_set.path), *(str(p) for p in plan_set.dose.paths)]
     if biological is not None:
         notes += biological.notes + biological.arm_notes(arm)

@@ -34,13 +34,17 @@ def _area_mm2(polygons: list[np.ndarray]) -> float:
     return float(sum(abs(0.5 * np.sum(p[:, 0] * np.roll(p[:, 1], -1) - np.roll(p[:, 0], -1) * p[:, 1])) for p in polygons))
 
 
-def incomplete_contour(roi: Roi, dose: DoseGrid, rx_gy: float, spacing_mm: float | None) -> str | None:
+def incomplete_contour(roi: Roi, dose: DoseGrid, rx_gy: float) -> str | None:
     """Why ``roi`` looks cut short along z (its contours stop where the dose is still at or above
-    5 % of ``rx_gy`` [Gy]), or None.  ``spacing_mm``: the structure set's plane spacing."""
+    5 % of ``rx_gy`` [Gy]), or None.  "Beyond" is one of the ROI's own plane spacings (median), or
+    one dose slice for an ROI on a single plane."""
     z_planes, polygons = roi.planes()
     if len(z_planes) == 0:
         return None
-    step = spacing_mm if spacing_mm and spacing_mm > 0 else float(abs(dose.z_mm[1] - dose.z_mm[0])) if len(dose.z_mm) > 1 else 0.0
+    if len(z_planes) > 1:
+        step = float(np.median(np.diff(np.asarray(z_planes, dtype=float))))
+    else:
+        step = float(abs(dose.z_mm[1] - dose.z_mm[0])) if len(dose.z_mm) > 1 else 0.0
     if step <= 0:
         return None
     limit = INCOMPLETE_DOSE_FRACTION * rx_gy

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
+import numpy as np
+
 from rtcheck.dicom.dose import DoseGrid
 from rtcheck.dicom.structures import Roi
 from rtcheck.dvh import Combination, DoseVolumeHistogram, EngineOptions, compute_dvh, shape_key
@@ -30,8 +32,8 @@ def unusable_reason(shape: Roi | Combination) -> str | None:
 class DvhCache:
     """DVHs of one plan set's structures on its dose grid and on grids derived from it (doses Gy, volumes cc)."""
 
-    def __init__(self, dose: DoseGrid, plane_spacing_mm: float | None, engine: EngineOptions = EngineOptions()) -> None:
-        self.spacing = plane_spacing_mm
+    def __init__(self, dose: DoseGrid, engine: EngineOptions = EngineOptions(), *, slice_positions_mm: np.ndarray | None = None) -> None:
+        self.slice_positions_mm = slice_positions_mm
         self.engine = engine
         self._grids: dict[Hashable, DoseGrid] = {PHYSICAL: dose}
         self._dvhs: dict[tuple[object, Hashable], DoseVolumeHistogram] = {}
@@ -49,5 +51,5 @@ class DvhCache:
         key = (shape_key(shape), grid_key)
         if key not in self._dvhs:
             grid = self.grid(grid_key, make_grid)
-            self._dvhs[key] = compute_dvh(shape, grid, plane_spacing_mm=self.spacing, options=self.engine)
+            self._dvhs[key] = compute_dvh(shape, grid, slice_positions_mm=self.slice_positions_mm, options=self.engine)
         return self._dvhs[key]

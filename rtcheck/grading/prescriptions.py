@@ -3,16 +3,17 @@ reference, then total dose, fractions and dose per fraction (or the EQD2 window 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rtcheck.dicom.plan import Plan, TargetPrescription
 from rtcheck.grading.outcome import CheckSpec
 from rtcheck.grading.site_prescription import window_outcome
 from rtcheck.protocol.matching import StructureMatch, normalise_name
-from rtcheck.protocol.model import Arm, Protocol
+from rtcheck.protocol.model import Arm, Prescription, Protocol
 from rtcheck.results import CheckKind, CheckOutcome, Status
 
-__all__ = ["grade_dose", "pair_prescriptions", "prescription_checks", "UnlistedPart", "unlisted_checks", "unlisted_parts"]
+__all__ = ["QUANTITIES", "describe_target", "grade_dose", "pair_prescriptions", "prescription_checks", "UnlistedPart", "unlisted_checks", "unlisted_parts"]
 
 
 def grade_dose(value: float, expected: float, per_protocol_pct: float, variation_pct: float | None) -> Status:
@@ -27,12 +28,13 @@ def grade_dose(value: float, expected: float, per_protocol_pct: float, variation
 
 
 def pair_prescriptions(
-    arm: Arm, plan_targets: list[TargetPrescription], matches: dict[str, StructureMatch], protocol: Protocol
+    prescriptions: Sequence[Prescription], plan_targets: list[TargetPrescription], matches: dict[str, StructureMatch], protocol: Protocol
 ) -> dict[str, tuple[TargetPrescription, str]]:
-    """Protocol target -> (plan prescription, how they were paired)."""
+    """Protocol target -> (plan prescription, how they were paired), for the protocol's ``prescriptions`` (an
+    arm's, or one phase's) and the plan's ``plan_targets``."""
     paired: dict[str, tuple[TargetPrescription, str]] = {}
     free = list(plan_targets)
-    for rx in arm.prescriptions:
+    for rx in prescriptions:
         match = matches.get(rx.target)
         spec = protocol.structures[rx.target]
         aliases = {normalise_name(a) for a in (spec.name, spec.tg263, *spec.aliases)}
@@ -46,23 +48,29 @@ def pair_prescriptions(
             paired[rx.target] = (target, how)
             free.remove(target)
             break
-    unpaired = [rx for rx in arm.prescriptions if rx.target not in paired]
+    unpaired = [rx for rx in prescriptions if rx.target not in paired]
     if unpaired and len(unpaired) == len(free):
         # Same number left on both sides: pair by dose level, highest with highest, and say so.
         by_dose = sorted(free, key=lambda t: t.total_dose_gy or 0.0, reverse=True)
         for rx, target in zip(sorted(unpaired, key=lambda r: r.total_dose_gy or 0.0, reverse=True), by_dose):
-            how = "the plan's only prescription" if len(arm.prescriptions) == 1 and len(plan_targets) == 1 else "paired by dose level (no ROI or name link)"
+            how = "the plan's only prescription" if len(prescriptions) == 1 and len(plan_targets) == 1 else "paired by dose level (no ROI or name link)"
             paired[rx.target] = (target, f"{how}: {target.name!r}")
     return paired
 
 
+QUANTITIES = ("total-dose", "fractions", "dose-per-fraction")
+
+
 def prescription_checks(
-    arm: Arm, paired: dict[str, tuple[TargetPrescription, str]], matches: dict[str, StructureMatch], *, plan_gap: str = ""
+    prescriptions: Sequence[Prescription], paired: dict[str, tuple[TargetPrescription, str]], matches: dict[str, StructureMatch], *,
+    plan_gap: str = "", id_prefix: str = "rx-", quantities: Sequence[str] = QUANTITIES, missing: str = "",
 ) -> list[CheckOutcome]:
-    """The ``rx-<target>-...`` checks of every prescription of ``arm``, given the pairing with the plan's.
-    ``plan_gap``: why the plan has no readable prescription at all (Plan.prescription_gap), said by each check."""
+    """The ``<id_prefix><target>-<quantity>`` checks of every prescription of ``prescriptions`` (an arm's, or one
+    phase's), given the pairing with the plan's; ``quantities``: which of total-dose, fractions, dose-per-fraction.
+    ``plan_gap``: why the plan has no readable prescription at all (Plan.prescription_gap), said by each check;
+    ``missing``: where the plan was looked in for an unpaired target (e.g. "in fraction group 2")."""
     outcomes: list[CheckOutcome] = []
-    for rx in arm.prescriptions:
+    for rx in prescriptions:
         pair = paired.get(rx.target)
         target, how = pair if pair is not None else (None, "")
         roi_name = matches[rx.target].label if rx.target in matches else None
@@ -77,21 +85,24 @@ def prescription_checks(
             ("dose-per-fraction", "dose per fraction", rx.dose_per_fraction_gy, "Gy", "dose_per_fraction_gy"),
         ]
         for suffix, label, expected, unit, field_name in items:
+            if suffix not in quantities:
+                continue
             if unit == "fx":
                 per_protocol, var_text = f"= {expected}", None
             else:
                 per_protocol, var_text = f"{expected:g} Gy {band}", (f"{expected:g} Gy {variation}" if variation else None)
             spec = CheckSpec(
-                id=f"rx-{rx.target.lower()}-{suffix}", kind=CheckKind.PRESCRIPTION, structure=rx.target, roi_name=roi_name,
+                id=f"{id_prefix}{rx.target.lower()}-{suffix}", kind=CheckKind.PRESCRIPTION, structure=rx.target, roi_name=roi_name,
                 metric=label, unit=unit, per_protocol=per_protocol, variation_acceptable=var_text, source=rx.source,
             )
             if target is None:
                 why = f"the plan has no readable prescription: {plan_gap}" if plan_gap else f"the plan has no prescription for {rx.target}"
+                why += f" {missing}" if missing and not plan_gap else ""
                 outcomes.append(spec.not_evaluated(why))
                 continue
             value = getattr(target, field_name)
             if value is None:
-                outcomes.append(spec.not_evaluated(f"the plan does not state the {label} of {target.name!r}"))
+                outcomes.append(spec.not_evaluated(target.sources.get(field_name) or f"the plan does not state the {label} of {target.name!r}"))
                 continue
             assert expected is not None  # the protocol loader gives a prescription without a window every quantity
             if unit == "fx":
@@ -104,7 +115,7 @@ def prescription_checks(
     return outcomes
 
 
-def _describe(target: TargetPrescription) -> str:
+def describe_target(target: TargetPrescription) -> str:
     dose = f"{target.total_dose_gy:g} Gy" if target.total_dose_gy is not None else "a dose not stated"
     fractions = f" in {target.fractions} fx" if target.fractions else ""
     return f"{dose}{fractions} to {target.name!r}"
@@ -130,7 +141,7 @@ def unlisted_parts(arm: Arm, plan: Plan, paired: dict[str, tuple[TargetPrescript
         if any(target is u for u in used):
             continue
         value, unit = (target.total_dose_gy, "Gy") if target.total_dose_gy is not None else (float(target.fractions or 0), "fx")
-        parts.append(UnlistedPart(f"prescription-{number}", f"the plan prescribes {_describe(target)}, which arm {arm.id} does not", value, unit))
+        parts.append(UnlistedPart(f"prescription-{number}", f"the plan prescribes {describe_target(target)}, which arm {arm.id} does not", value, unit))
     if plan.targets:
         # Without any prescription the plan's groups cannot be told apart: the prescription checks say so.
         delivered = {g for t in plan.targets for g in t.fraction_groups}

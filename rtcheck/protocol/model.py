@@ -9,6 +9,7 @@ from pathlib import Path
 from rtcheck.codes import CodedWord
 from rtcheck.errors import NoRadiotherapyError, UnknownArmError
 from rtcheck.metrics.grammar import Metric
+from rtcheck.protocol.plan_rules import PlanRule
 from rtcheck.radiobiology.recovery import RecoveryCredit
 
 
@@ -172,12 +173,67 @@ class Prescription:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One phase of an arm's course (``phases:``), e.g. an elective phase then a sequential boost: its
+    prescriptions (each with a stated dose), delivered together in ``fractions`` fractions.  ``number``
+    counts from 1 in the order the protocol file lists the phases (the order they are delivered)."""
+
+    number: int
+    name: str
+    prescriptions: tuple[Prescription, ...]
+
+    @property
+    def label(self) -> str:
+        return f"phase {self.number}" + (f" ({self.name})" if self.name else "")
+
+    @property
+    def fractions(self) -> int | None:
+        """The phase's fractions (the protocol loader makes all its prescriptions agree)."""
+        return self.prescriptions[0].fractions if self.prescriptions else None
+
+    def describe(self) -> str:
+        """E.g. "45 Gy in 25 fx to PTV; 45 Gy in 25 fx to PTV_boost"."""
+        return "; ".join(f"{rx.total_dose_gy:g} Gy in {rx.fractions} fx to {rx.target}" for rx in self.prescriptions)
+
+
+def course_prescriptions(phases: tuple[Phase, ...]) -> tuple[Prescription, ...]:
+    """The course prescription of each target of ``phases``: its phases' total doses and fractions added (dose per
+    fraction their ratio), the strictest of their tolerances; targets in the order they first appear."""
+    by_target: dict[str, list[tuple[Phase, Prescription]]] = {}
+    for phase in phases:
+        for rx in phase.prescriptions:
+            by_target.setdefault(rx.target, []).append((phase, rx))
+    course = []
+    for target, items in by_target.items():
+        if len(items) == 1:
+            course.append(items[0][1])
+            continue
+        total = sum(rx.total_dose_gy or 0.0 for _, rx in items)
+        fractions = sum(rx.fractions or 0 for _, rx in items)
+        variations = [rx.variation_acceptable_pct for _, rx in items]
+        course.append(Prescription(
+            target=target, total_dose_gy=total, fractions=fractions, dose_per_fraction_gy=total / fractions,
+            per_protocol_pct=min(rx.per_protocol_pct for _, rx in items),
+            variation_acceptable_pct=None if any(v is None for v in variations) else min(v for v in variations if v is not None),
+            tolerance_source="; ".join(dict.fromkeys(rx.tolerance_source for _, rx in items if rx.tolerance_source)),
+            source="; ".join(f"{phase.label}: {rx.source}" for phase, rx in items),
+        ))
+    return tuple(course)
+
+
+@dataclass(frozen=True)
 class Arm:
+    """An arm of a protocol.  ``prescriptions`` is the course's: for an arm with ``phases`` (two or more, from
+    a ``phases:`` list) each target's prescriptions added over the phases (:func:`course_prescriptions`)."""
+
     id: str
     title: str
     prescriptions: tuple[Prescription, ...]
     constraints: tuple[Constraint, ...]
     radiotherapy: bool = True  # False: the arm gives no radiotherapy (``radiotherapy: none``)
+    # Plan rules checked from the DICOM itself (rtcheck.protocol.plan_rules, rtcheck.grading.integrity).
+    plan_rules: tuple[PlanRule, ...] = ()
+    phases: tuple[Phase, ...] = ()
 
     def prescription_for(self, target: str) -> Prescription | None:
         for rx in self.prescriptions:

@@ -14,6 +14,7 @@ from typing import Any
 from rtcheck.errors import MetricSyntaxError, ProtocolError
 from rtcheck.metrics.grammar import Metric, parse_metric
 from rtcheck.radiobiology.protocol_fields import KEYS as BIOLOGY_KEYS, parse_biology_fields
+from rtcheck.protocol.plan_rules_schema import parse_plan_rules
 from rtcheck.protocol.model import (
     Arm,
     Comparison,
@@ -23,11 +24,13 @@ from rtcheck.protocol.model import (
     DoseSetBy,
     Eqd2Window,
     Operation,
+    Phase,
     Prescription,
     Protocol,
     Role,
     StructureSpec,
     Threshold,
+    course_prescriptions,
 )
 
 __all__ = [
@@ -316,6 +319,33 @@ def parse_prescription(v: Validator, raw: Any, entry: str, structures: Mapping[s
     )
 
 
+def _phases(v: Validator, raw: Any, entry: str, structures: Mapping[str, StructureSpec]) -> tuple[Phase, ...]:
+    """``phases:``: two or more phases, in the order they are delivered, each ``{name?, prescriptions}``; every
+    prescription states its dose, and a phase's prescriptions share its number of fractions."""
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise v.fail(entry, "expected a list of two or more phases (an arm with one phase gives prescriptions: instead)")
+    phases = []
+    for number, item in enumerate(raw, start=1):
+        where = f"{entry}[{number - 1}]"
+        body = v.mapping(item, where, required={"prescriptions"}, optional={"name"})
+        name = v.text(body["name"], f"{where}.name") if "name" in body else ""
+        raw_rx = body["prescriptions"]
+        if not isinstance(raw_rx, list) or not raw_rx:
+            raise v.fail(f"{where}.prescriptions", "expected a non-empty list of prescriptions")
+        prescriptions = [parse_prescription(v, rx, f"{where}.prescriptions[{i}]", structures) for i, rx in enumerate(raw_rx)]
+        for i, rx in enumerate(prescriptions):
+            if rx.dose_set_by is not DoseSetBy.TRIAL:
+                raise v.fail(f"{where}.prescriptions[{i}].dose_set_by", "a phase's prescription states its dose (dose_set_by: site is for an arm without phases)")
+        targets = [rx.target for rx in prescriptions]
+        if len(set(targets)) != len(targets):
+            raise v.fail(f"{where}.prescriptions", "a target has more than one prescription in one phase")
+        fractions = sorted({rx.fractions for rx in prescriptions if rx.fractions is not None})
+        if len(fractions) > 1:
+            raise v.fail(f"{where}.prescriptions", f"a phase's prescriptions are delivered together in one number of fractions, got {', '.join(map(str, fractions))}")
+        phases.append(Phase(number, name, tuple(prescriptions)))
+    return tuple(phases)
+
+
 def _radiotherapy(v: Validator, body: dict, entry: str) -> bool:
     """``radiotherapy: none`` -> False; absent -> True (the protocol or arm gives radiotherapy)."""
     if "radiotherapy" not in body:
@@ -330,6 +360,17 @@ def is_overlay(document: Any) -> bool:
     return isinstance(document, dict) and ("extends" in document or document.get("schema") == OVERLAY_SCHEMA)
 
 
+def _named_lists(v: Validator, doc: dict, key: str, what: str) -> dict[str, list]:
+    """A mapping of named, non-empty lists (``constraint_sets``, ``plan_rule_sets``), not yet parsed."""
+    raw = doc.get(key) or {}
+    if not isinstance(raw, dict):
+        raise v.fail(key, f"expected a mapping of named lists of {what}")
+    for name, items in raw.items():
+        if not isinstance(items, list) or not items:
+            raise v.fail(f"{key}.{name}", f"expected a non-empty list of {what}")
+    return {str(name): items for name, items in raw.items()}
+
+
 def parse_protocol(data: Any, source: str) -> Protocol:
     """Validate a protocol document (a plain mapping, e.g. parsed YAML) and build its model.
 
@@ -337,7 +378,7 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     ``sha256`` are the library's to set.
     """
     v = Validator(source)
-    doc = v.mapping(data, None, required={"schema", "id", "title", "source", "arms"}, optional={"version", "constraint_sets", "structures", "radiotherapy"})
+    doc = v.mapping(data, None, required={"schema", "id", "title", "source", "arms"}, optional={"version", "constraint_sets", "plan_rule_sets", "structures", "radiotherapy"})
     if doc["schema"] != SCHEMA:
         raise v.fail("schema", f"expected {SCHEMA!r}, got {doc['schema']!r}")
     protocol_id = v.identifier(doc["id"], "id")
@@ -351,14 +392,14 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     else:
         structures = {}
 
-    constraint_sets: dict[str, list[Constraint]] = {}
-    raw_sets = doc.get("constraint_sets") or {}
-    if not isinstance(raw_sets, dict):
-        raise v.fail("constraint_sets", "expected a mapping of named lists of constraints")
-    for set_name, items in raw_sets.items():
-        if not isinstance(items, list) or not items:
-            raise v.fail(f"constraint_sets.{set_name}", "expected a non-empty list of constraints")
-        constraint_sets[str(set_name)] = [parse_constraint(v, item, f"constraint_sets.{set_name}[{i}]", structures) for i, item in enumerate(items)]
+    constraint_sets = {
+        name: [parse_constraint(v, item, f"constraint_sets.{name}[{i}]", structures) for i, item in enumerate(items)]
+        for name, items in _named_lists(v, doc, "constraint_sets", "constraints").items()
+    }
+    rule_sets = {
+        name: parse_plan_rules(v, items, f"plan_rule_sets.{name}", structures)
+        for name, items in _named_lists(v, doc, "plan_rule_sets", "plan rules").items()
+    }
 
     arms: dict[str, Arm] = {}
     if not isinstance(doc["arms"], dict) or not doc["arms"]:
@@ -366,22 +407,29 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     for arm_id, body in doc["arms"].items():
         entry = f"arms.{arm_id}"
         v.identifier(arm_id, entry)
-        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "constraints", "radiotherapy"})
+        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "phases", "constraints", "radiotherapy", "plan_rules"})
         if not protocol_rt or not _radiotherapy(v, body, f"{entry}.radiotherapy"):
             if not protocol_rt and "radiotherapy" in body:
                 raise v.fail(f"{entry}.radiotherapy", "the protocol already says radiotherapy: none for every arm")
-            given = [key for key in ("prescriptions", "constraints") if body.get(key)]
+            given = [key for key in ("prescriptions", "phases", "constraints", "plan_rules") if body.get(key)]
             if given:
-                raise v.fail(f"{entry}.{given[0]}", "an arm without radiotherapy (radiotherapy: none) has no prescriptions or constraints")
+                raise v.fail(f"{entry}.{given[0]}", "an arm without radiotherapy (radiotherapy: none) has no prescriptions or constraints, nor plan rules")
             arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), (), (), radiotherapy=False)
             continue
-        missing = [key for key in ("prescriptions", "constraints") if key not in body]
+        if "prescriptions" in body and "phases" in body:
+            raise v.fail(f"{entry}.phases", "an arm gives prescriptions: (one phase) or phases:, not both")
+        missing = [key for key in ("prescriptions", "constraints") if key not in body and not (key == "prescriptions" and "phases" in body)]
         if missing:
             raise v.fail(entry, f"missing key(s): {', '.join(missing)} (or radiotherapy: none)")
-        raw_rx = body["prescriptions"]
-        if not isinstance(raw_rx, list):
-            raise v.fail(f"{entry}.prescriptions", "expected a list (empty when the arm has no radiotherapy)")
-        prescriptions = [parse_prescription(v, item, f"{entry}.prescriptions[{i}]", structures) for i, item in enumerate(raw_rx)]
+        phases: tuple[Phase, ...] = ()
+        if "phases" in body:
+            phases = _phases(v, body["phases"], f"{entry}.phases", structures)
+            prescriptions = list(course_prescriptions(phases))
+        else:
+            raw_rx = body["prescriptions"]
+            if not isinstance(raw_rx, list):
+                raise v.fail(f"{entry}.prescriptions", "expected a list (empty when the arm has no radiotherapy)")
+            prescriptions = [parse_prescription(v, item, f"{entry}.prescriptions[{i}]", structures) for i, item in enumerate(raw_rx)]
         targets = [rx.target for rx in prescriptions]
         if len(set(targets)) != len(targets):
             raise v.fail(f"{entry}.prescriptions", "a target has more than one prescription")
@@ -410,7 +458,10 @@ def parse_protocol(data: Any, source: str) -> Protocol:
                         f"{entry}.constraints ({c.id})",
                         f"metric {c.metric.text} is relative to a prescription, but the arm prescribes none to {reference}",
                     )
-        arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints))
+        plan_rules = parse_plan_rules(v, body.get("plan_rules"), f"{entry}.plan_rules", structures, rule_sets)
+        arms[str(arm_id)] = Arm(
+            str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints), plan_rules=plan_rules, phases=phases
+        )
 
     return Protocol(
         id=protocol_id,

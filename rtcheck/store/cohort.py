@@ -1,5 +1,6 @@
 """Cohort statistics of the stored checks of one protocol arm: per criterion the share of plans per
-status, the distribution of values and a plan's percentile; a criterion's values over time with
+status and the distribution of values (:func:`rtcheck.cohort.cohort_statistics`, as ``batch``'s cohort
+test), with a histogram and a plan's percentile; a criterion's values over time with
 control limits (an individuals chart, as used in statistical process control of plan quality).
 
 The cohort is the newest check of each plan (RT Plan SOP Instance UID) for the protocol and
@@ -8,18 +9,17 @@ arm, so a plan checked again counts once.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 from sqlalchemy import func, select
 
-from rtcheck.results import Status
+from rtcheck.cohort import CriterionStats, GradedCheck, cohort_statistics, counted_value
 from rtcheck.store.database import ResultStore
 from rtcheck.store.models import Check, CheckItem, as_utc
 
-__all__ = ["ControlLimits", "CriterionStats", "Trend", "TrendPoint", "control_limits", "criteria", "percentile_rank", "trend"]
+__all__ = ["ControlLimits", "CriterionView", "Trend", "TrendPoint", "control_limits", "criteria", "percentile_rank", "trend"]
 
 # Individuals chart: sigma estimated from the mean moving range of consecutive points, d2 = 1.128 for ranges of two
 # (Montgomery, Introduction to Statistical Quality Control); limits at 3 sigma.
@@ -28,28 +28,27 @@ _SIGMAS = 3.0
 _BINS = 12  # rtcheck's default number of histogram bins: readable for a cohort of tens to hundreds of plans
 
 
-@dataclass
-class CriterionStats:
-    """One criterion (a protocol check id) across the cohort."""
+@dataclass(frozen=True)
+class CriterionView(CriterionStats):
+    """One criterion (a protocol check id) across the arm's cohort as the protocol page shows it: the
+    shared statistics with their histogram and one plan's place."""
 
-    criterion: str
-    metric: str
-    structure: str
-    unit: str
-    per_protocol: list[str]  # the thresholds met in the cohort (several when the protocol file changed)
-    statuses: dict[str, int]  # plans per status
-    values: list[float]
     histogram: tuple[list[int], list[float]] | None = None  # counts, edges (unit of the criterion)
     this_value: float | None = None
     this_status: str = ""
     this_percentile: float | None = None  # % of the cohort's values below this plan's (ties count half)
 
     @property
-    def plans(self) -> int:
-        return sum(self.statuses.values())
+    def criterion(self) -> str:
+        return self.id
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        """Plans per status, the statuses met only."""
+        return {status: n for status, n in self.counts.items() if n}
 
     def share(self, status: str) -> float:
-        return 100.0 * self.statuses.get(status, 0) / self.plans if self.plans else 0.0
+        return self.share_pct(status)
 
 
 def _cohort_ids(store: ResultStore, protocol_id: str, arm: str) -> list[int]:
@@ -65,33 +64,33 @@ def percentile_rank(values: list[float], value: float) -> float:
     return 100.0 * (below + 0.5 * equal) / len(values) if values else float("nan")
 
 
-def criteria(store: ResultStore, protocol_id: str, arm: str, *, check_id: int | None = None) -> list[CriterionStats]:
-    """Every criterion of the arm's cohort, in the protocol's order; ``check_id`` adds that check's place."""
+def _graded(item: CheckItem, check: Check) -> GradedCheck:
+    return GradedCheck(protocol=check.protocol_id, arm=check.arm, id=item.criterion, kind=item.kind, structure=item.structure,
+                       metric=item.metric, unit=item.unit, required=item.required, per_protocol=item.per_protocol,
+                       variation_acceptable=item.variation_acceptable, status=item.status, value=item.value)
+
+
+def _view(stats: CriterionStats, own: CheckItem | None) -> CriterionView:
+    histogram = None
+    if stats.values:
+        counts, edges = np.histogram(stats.values, bins=min(_BINS, max(1, len(set(stats.values)))))
+        histogram = ([int(c) for c in counts], [float(e) for e in edges])
+    if own is None:
+        return CriterionView(**vars(stats), histogram=histogram)
+    percentile = percentile_rank(stats.values, own.value) if own.value is not None and stats.values else None
+    return CriterionView(**vars(stats), histogram=histogram, this_value=own.value, this_status=own.status, this_percentile=percentile)
+
+
+def criteria(store: ResultStore, protocol_id: str, arm: str, *, check_id: int | None = None) -> list[CriterionView]:
+    """Every criterion of the arm's cohort, in the protocol's order (the checks' positions); ``check_id`` adds that check's place."""
     ids = _cohort_ids(store, protocol_id, arm)
     with store.session() as session:
-        items = list(session.scalars(select(CheckItem).where(CheckItem.check_id.in_(ids)).order_by(CheckItem.position, CheckItem.id)))
-        own = list(session.scalars(select(CheckItem).where(CheckItem.check_id == check_id))) if check_id is not None else []
-    by_criterion: dict[str, CriterionStats] = {}
-    for item in items:
-        stats = by_criterion.setdefault(item.criterion, CriterionStats(item.criterion, item.metric, item.structure, item.unit, [], Counter(), []))
-        stats.statuses[item.status] += 1
-        if item.per_protocol not in stats.per_protocol:
-            stats.per_protocol.append(item.per_protocol)
-        if item.value is not None:
-            stats.values.append(item.value)
-    for stats in by_criterion.values():
-        stats.statuses = dict(stats.statuses)
-        if stats.values:
-            counts, edges = np.histogram(stats.values, bins=min(_BINS, max(1, len(set(stats.values)))))
-            stats.histogram = ([int(c) for c in counts], [float(e) for e in edges])
-    for item in own:
-        stats_of = by_criterion.get(item.criterion)
-        if stats_of is None:
-            continue
-        stats_of.this_value, stats_of.this_status = item.value, item.status
-        if item.value is not None and stats_of.values:
-            stats_of.this_percentile = percentile_rank(stats_of.values, item.value)
-    return list(by_criterion.values())
+        rows = session.execute(select(CheckItem, Check).join(Check, CheckItem.check_id == Check.id)
+                               .where(CheckItem.check_id.in_(ids)).order_by(CheckItem.position, CheckItem.id))
+        graded = [_graded(item, check) for item, check in rows]
+        own = {} if check_id is None else {
+            item.criterion: item for item in session.scalars(select(CheckItem).where(CheckItem.check_id == check_id))}
+    return [_view(stats, own.get(stats.id)) for stats in cohort_statistics(graded)]
 
 
 @dataclass(frozen=True)
@@ -150,10 +149,11 @@ def trend(store: ResultStore, protocol_id: str, arm: str, criterion: str) -> Tre
     result = Trend(criterion, rows[0][0].metric if rows else "", rows[0][0].unit if rows else "")
     points = []
     for item, check in rows:
-        if item.value is None:
+        value = counted_value(item.status, item.value)
+        if value is None:
             result.without_value += 1
             continue
-        points.append(TrendPoint(check.id, _day(check), item.value, item.status, check.plan_label))
+        points.append(TrendPoint(check.id, _day(check), value, item.status, check.plan_label))
     points.sort(key=lambda p: (p.when, p.check_id))
     result.limits = control_limits([p.value for p in points])
     if result.limits is not None:
@@ -161,6 +161,3 @@ def trend(store: ResultStore, protocol_id: str, arm: str, criterion: str) -> Tre
         points = [TrendPoint(p.check_id, p.when, p.value, p.status, p.plan_label, not lim.lower <= p.value <= lim.upper) for p in points]
     result.points = points
     return result
-
-
-STATUS_ORDER = [s.value for s in Status]

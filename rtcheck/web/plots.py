@@ -11,7 +11,7 @@ import json
 from rtcheck.render.plot import dvh_svg
 from rtcheck.render.style import STATUS_STYLES
 from rtcheck.results import CheckKind, CheckOutcome, DvhMarker, Status
-from rtcheck.store.cohort import CriterionStats, Trend
+from rtcheck.store.cohort import CriterionView, Trend
 from rtcheck.store.models import CheckItem, DvhCurve
 from rtcheck.store.record import CurveRecord
 
@@ -35,7 +35,7 @@ def stored_dvh_svg(title: str, curve: DvhCurve, items: list[CheckItem], id_prefi
     return dvh_svg(title, histogram, drawn, id_prefix=id_prefix)
 
 
-def distribution_svg(stats: CriterionStats, width: int = 220, height: int = 56) -> str:
+def distribution_svg(stats: CriterionView, width: int = 220, height: int = 56) -> str:
     """A small histogram of the cohort's values, this plan's value as a vertical line."""
     if stats.histogram is None:
         return ""
