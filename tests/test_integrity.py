@@ -485,3 +485,17 @@ def test_cli_checks_switch(tmp_path):
     assert result.exit_code == 0, result.stderr
     kinds = {c["kind"] for c in json.loads(result.stdout)["checks"]}
     assert kinds == {"integrity"}
+
+
+def test_unreadable_leaf_positions_leave_the_technique_not_evaluated_not_an_internal_error(tmp_path):
+    """Regression from the fuzz campaign (case 32 of seed 12: flipped bits turned a LeafJawPositions value
+    into '-67>0'): rtcheck raised ValueError, exit 3."""
+    case = compliant_case()
+    cp = case.plan.BeamSequence[0].ControlPointSequence[1]
+    cp.BeamLimitingDevicePositionSequence[0].LeafJawPositions = [-67.25, 5.0]
+    case.write(tmp_path)
+    plan_file = next(p for p in tmp_path.glob("*.dcm") if b"-67.25" in p.read_bytes())
+    plan_file.write_bytes(plan_file.read_bytes().replace(b"-67.25", b"-67>25"))  # damaged as the fuzz case was
+    result, checks = _check(tmp_path)
+    assert checks["technique"].status is Status.NOT_EVALUATED
+    assert "LeafJawPositions unreadable" in checks["technique"].message

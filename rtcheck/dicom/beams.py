@@ -7,6 +7,9 @@ metersets as written (MU for a PrimaryDosimeterUnit of MU).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,10 +95,22 @@ class BeamSet:
 
 
 def _float(value: object) -> float | None:
+    """A finite number, or None for an absent or unreadable value (damaged exports are read, not trusted)."""
     try:
-        return float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
+
+
+def _floats(values: object) -> tuple[float, ...] | None:
+    """Every value of a multi-valued number element (pydicom gives a list, or the value itself when there
+    is one), or None when one of them is unreadable."""
+    if values is None:
+        return ()
+    items = list(values) if isinstance(values, Sequence) and not isinstance(values, (str, bytes)) else [values]
+    numbers = [_float(v) for v in items]
+    return tuple(n for n in numbers if n is not None) if all(n is not None for n in numbers) else None
 
 
 def _int(value: object) -> int | None:
@@ -105,8 +120,9 @@ def _int(value: object) -> int | None:
         return None
 
 
-def _apertures(control_points: list[Dataset]) -> int:
-    """How many distinct apertures (leaf/jaw positions) the control points carry.
+def _apertures(control_points: list[Dataset]) -> int | None:
+    """How many distinct apertures (leaf/jaw positions) the control points carry; None when a position
+    is unreadable.
 
     PS3.3 C.8.8.14.5: a control point after the first includes BeamLimitingDevicePositionSequence
     only when positions change, so each item that differs from the last positions is a new aperture."""
@@ -116,7 +132,10 @@ def _apertures(control_points: list[Dataset]) -> int:
         changed = False
         for item in cp.get("BeamLimitingDevicePositionSequence") or []:
             kind = str(item.get("RTBeamLimitingDeviceType", ""))
-            positions = np.array([float(v) for v in (item.get("LeafJawPositions") or [])])
+            values = _floats(item.get("LeafJawPositions"))
+            if values is None:
+                return None
+            positions = np.array(values)
             previous = current.get(kind)
             if previous is None or previous.shape != positions.shape or np.max(np.abs(previous - positions), initial=0.0) > _APERTURE_TOLERANCE_MM:
                 changed = True
@@ -148,6 +167,8 @@ def _technique(beam: Dataset, control_points: list[Dataset], is_ion: bool) -> tu
     span = _gantry_span_deg(control_points)
     rotation = str(control_points[0].get("GantryRotationDirection", "") or "").upper()
     apertures = _apertures(control_points)
+    if apertures is None:
+        return Technique.UNKNOWN, "LeafJawPositions unreadable in a control point"
     arc = span >= _ARC_MIN_DEG or rotation in ("CW", "CC")
     evidence = f"{len(control_points)} control points, gantry {'arc of %.0f deg' % span if arc else 'fixed'}, {apertures} aperture(s)"
     if arc:
@@ -181,7 +202,8 @@ def parse_beams(ds: Dataset, kind: RTObjectKind) -> BeamSet:
             if str(f.get("FluenceMode", "")).upper() == "NON_STANDARD"
         )
         iso = control_points[0].get("IsocenterPosition") if control_points else None
-        isocentre = tuple(float(v) for v in iso) if iso is not None and len(iso) == 3 else None
+        iso_mm = _floats(iso)
+        isocentre = iso_mm if iso_mm is not None and len(iso_mm) == 3 else None
         technique, evidence = _technique(item, control_points, is_ion)
         beams.append(
             Beam(
@@ -193,7 +215,7 @@ def parse_beams(ds: Dataset, kind: RTObjectKind) -> BeamSet:
                 energies=tuple(energies),
                 fluence_modes=fluence,
                 technique=technique,
-                isocentre_mm=isocentre,  # type: ignore[arg-type]
+                isocentre_mm=isocentre,
                 meterset=metersets.get(number) if number is not None else None,
                 meterset_unit=str(item.get("PrimaryDosimeterUnit", "") or "").upper(),
                 technique_evidence=evidence,
