@@ -19,8 +19,16 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
 RT_DOSE = "1.2.840.10008.5.1.4.1.1.481.2"
 RT_STRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 DoseFunction = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _image_item() -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CT_IMAGE, generate_uid()
+    return item
 
 
 def _base(sop_class: str, modality: str, frame_uid: str, study_uid: str) -> Dataset:
@@ -226,6 +234,46 @@ class Case:
         ref.ReferencedSOPClassUID = RT_PLAN
         ref.ReferencedSOPInstanceUID = self.plan.SOPInstanceUID
         ds.ReferencedRTPlanSequence = Sequence([ref])
+
+    def write_ct(
+        self,
+        folder: Path,
+        z_values,
+        *,
+        series_uid: str | None = None,
+        orientation: tuple[float, ...] = AXIAL,
+        frame_uid: str | None = None,
+        listed: int | None = None,
+    ) -> str:
+        """CT images (headers, no pixels) at ``z_values`` (mm), files CT000.dcm..., and the case's structure set
+        made to reference their series (RTReferencedSeriesSequence listing every image, or ``listed`` made-up
+        ones); with ``series_uid`` the images are of that other series.  Writes the case too; returns the
+        series UID the structure set references."""
+        folder.mkdir(parents=True, exist_ok=True)
+        referenced = generate_uid()
+        images = Sequence()
+        for i, z in enumerate(z_values):
+            ds = _base(CT_IMAGE, "CT", frame_uid or self.frame_uid, self.study_uid)
+            ds.PatientName, ds.PatientID = self.plan.PatientName, self.plan.PatientID
+            ds.SeriesInstanceUID = series_uid or referenced
+            ds.ImagePositionPatient, ds.ImageOrientationPatient = [-40.0, -40.0, float(z)], list(orientation)
+            ds.SliceThickness = 2.0
+            ds.save_as(folder / f"CT{i:03d}.dcm", enforce_file_format=True)
+            item = Dataset()
+            item.ReferencedSOPClassUID = CT_IMAGE
+            item.ReferencedSOPInstanceUID = generate_uid() if series_uid else ds.SOPInstanceUID
+            images.append(item)
+        if listed is not None:
+            images = Sequence([_image_item() for _ in range(listed)])
+        ref_series = Dataset()
+        ref_series.SeriesInstanceUID = referenced
+        ref_series.ContourImageSequence = images
+        study = Dataset()
+        study.ReferencedSOPInstanceUID = self.study_uid
+        study.RTReferencedSeriesSequence = Sequence([ref_series])
+        self.structure_set.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence = Sequence([study])
+        self.write(folder)
+        return referenced
 
     def write(self, folder: Path) -> dict[str, Path]:
         folder.mkdir(parents=True, exist_ok=True)

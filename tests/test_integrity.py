@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from cli_helpers import rtcheck
 from dicom_factory import Case, RoiShape
@@ -28,7 +28,6 @@ from rtcheck.results import CheckKind, Status
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPLIANT = ROOT / "sample_plans" / "cr-pr-compliant"
-CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 
 RULES = [
     {"id": "grid", "rule": "dose_grid", "max_mm": 3, "source": "test"},
@@ -119,35 +118,7 @@ def _check(folder: Path, protocol=PROTOCOL, arm: str = "a", **options):
 
 
 def _write_ct(case: Case, folder: Path, z_values, series_uid: str | None = None) -> str:
-    """CT slices of one series, referenced by the case's structure set (unless ``series_uid`` is another)."""
-    referenced = generate_uid()
-    ref_series = Dataset()
-    ref_series.SeriesInstanceUID = referenced
-    images = Sequence()
-    series = series_uid or referenced
-    for i, z in enumerate(z_values):
-        ds = Dataset()
-        ds.file_meta = pydicom.dataset.FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = CT_IMAGE
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.Modality = CT_IMAGE, "CT"
-        ds.PatientName, ds.PatientID = case.plan.PatientName, case.plan.PatientID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = case.study_uid, series, case.frame_uid
-        ds.ImagePositionPatient, ds.ImageOrientationPatient = [-40.0, -40.0, float(z)], [1, 0, 0, 0, 1, 0]
-        ds.SliceThickness = 2.0
-        ds.save_as(folder / f"CT{i:03d}.dcm", enforce_file_format=True)
-        item = Dataset()
-        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CT_IMAGE, generate_uid() if series_uid else ds.SOPInstanceUID
-        images.append(item)
-    ref_series.ContourImageSequence = images
-    study = Dataset()
-    study.ReferencedSOPInstanceUID = case.study_uid
-    study.RTReferencedSeriesSequence = Sequence([ref_series])
-    case.structure_set.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence = Sequence([study])
-    case.write(folder)
-    return referenced
+    return case.write_ct(folder, z_values, series_uid=series_uid)
 
 
 def test_a_compliant_pydicom_plan_meets_every_rule(tmp_path):

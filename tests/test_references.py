@@ -18,6 +18,7 @@ from dicom_factory import RT_STRUCT, Case, RoiShape
 from rtcheck.api import check_paths
 from rtcheck.batch.discovery import discover
 from rtcheck.dicom import planset
+from rtcheck.dicom.identity import ImageSlice
 from rtcheck.dicom.references import Lacking, describe, gaps, link, read_references
 from rtcheck.errors import DamagedFileError, LinkError, MissingObjectError
 from rtcheck.net.catalog import Catalog, describe_instance
@@ -95,7 +96,7 @@ def test_the_header_reader_describes_what_a_full_read_describes(tmp_path):
     assert dose.plan_uids == (case.plan.SOPInstanceUID,) and dose.summation_type == "PLAN"
 
 
-def test_a_truncated_plan_is_damaged_and_a_ct_is_not_linked(tmp_path):
+def test_a_truncated_plan_is_damaged_and_a_ct_is_described_as_an_image(tmp_path):
     paths = _case().write(tmp_path)
     data = paths["plan"].read_bytes()
     uid_at = data.index(b"\x08\x00\x18\x00UI") + 8
@@ -108,7 +109,14 @@ def test_a_truncated_plan_is_damaged_and_a_ct_is_not_linked(tmp_path):
     ct.SOPClassUID = ct.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
     ct.SOPInstanceUID = ct.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ct.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
-    assert read_references(_save(ct, tmp_path / "ct.dcm")) is None
+    image = read_references(_save(ct, tmp_path / "ct.dcm"))
+    assert isinstance(image, ImageSlice) and image.sop_instance_uid == ct.SOPInstanceUID and image.z_mm is None
+    # The structure set references no series: the CT belongs to no set, and is said to be unreferenced.
+    linking = link([*(read_references(p) for p in paths.values()), image])
+    assert linking.sets[0].images == () and linking.unreferenced_images == [image]
+    capture = copy.deepcopy(ct)
+    capture.SOPClassUID = capture.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture
+    assert read_references(_save(capture, tmp_path / "sc.dcm")) is None
 
 
 # ---------------------------------------------------------------------------------------------- grouping

@@ -1,8 +1,9 @@
 """Finding the plan sets in folders of exports, by UID references rather than by folder.
 
 A plan set is an RT Plan, the RT Structure Set it references
-(``ReferencedStructureSetSequence``) and every RT Dose that references it
-(``ReferencedRTPlanSequence``), wherever under the roots those files lie.  Only
+(``ReferencedStructureSetSequence``), every RT Dose that references it
+(``ReferencedRTPlanSequence``) and the images of the series the structure set
+references (``RTReferencedSeriesSequence``), wherever under the roots those files lie.  Only
 the few header elements linking needs are read (a full read of a structure
 set's contours costs far more and is left to the check itself); the grouping is
 the one linker's, :func:`rtcheck.dicom.references.link`, and each set found is
@@ -15,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtcheck.dicom.references import LinkedSet, Linking, ObjectReferences, group_courses, link, read_references
+from rtcheck.dicom.references import InputObject, LinkedSet, Linking, group_courses, link, read_references
 from rtcheck.dicom.walk import walk_inputs
 from rtcheck.errors import DamagedFileError, InputError, UnreadableError
 
@@ -156,7 +157,7 @@ def discover(roots: list[str | Path], *, course_phases: frozenset[int] = frozens
     """
     walk = walk_inputs(list(roots))
     discovery = Discovery(skipped=list(walk.notes))
-    objects: list[ObjectReferences] = []
+    objects: list[InputObject] = []
     damaged = [_unusable(path, f"{path}: {reason}") for path, reason in walk.unreadable]
     for walked in walk.files:
         path = walked.path
@@ -178,6 +179,6 @@ def discover(roots: list[str | Path], *, course_phases: frozenset[int] = frozens
     discovery.unassigned = [
         f"{s.path}: RT Structure Set {s.sop_instance_uid} is referenced by no RT Plan among the inputs; not checked"
         for s in linking.unreferenced_structure_sets
-    ]
+    ] + [f"{series}: referenced by no RT Structure Set among the inputs; not used" for series in linking.unreferenced_series()]
     discovery.sets = sorted(sets + damaged, key=sort_key)
     return discovery

@@ -14,15 +14,15 @@ __all__ = ["PlanSetFacts"]
 @dataclass
 class PlanSetFacts:
     """``plan`` / ``structure_set`` identities (None when the set has none), one identity per RT Dose file,
-    the plan's ``beams``; ``images`` the image series among the inputs and ``images_scanned`` whether the
-    inputs were searched for images at all (a set linked by batch or the listener holds only RT objects)."""
+    the plan's ``beams``; ``images`` the image series of the set among the inputs: those the structure set
+    references, then those of the plan's patient that no structure set references (see
+    :func:`rtcheck.dicom.references.link`)."""
 
     plan: ObjectIdentity | None = None
     structure_set: ObjectIdentity | None = None
     doses: list[ObjectIdentity] = field(default_factory=list)
     beams: BeamSet | None = None
     images: list[ImageSeries] = field(default_factory=list)
-    images_scanned: bool = False
     # The RT Plans of the other phases of a plan sum (--sum): their objects must belong together too.
     other_plans: list[ObjectIdentity] = field(default_factory=list)
 
@@ -39,6 +39,5 @@ class PlanSetFacts:
                           patient_positions=tuple(x for p in phases if p.beams for x in p.beams.patient_positions),
                           is_ion=any(p.beams.is_ion for p in phases if p.beams)),
             images=first.images,
-            images_scanned=first.images_scanned,
             other_plans=[p.plan for p in phases[1:] if p.plan is not None],
         )

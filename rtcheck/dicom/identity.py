@@ -117,13 +117,31 @@ def identity_of(ds: Dataset, path: Path, role: str) -> ObjectIdentity:
 @dataclass(frozen=True)
 class ImageSlice:
     """One image of the inputs: its identity, SOP Instance UID, and where its plane lies (z, mm; None when
-    ImagePositionPatient is absent) with its SliceThickness (mm, None when absent)."""
+    ImagePositionPatient is absent) with its SliceThickness (mm, None when absent) and ImageOrientationPatient
+    (the row and column direction cosines, six numbers; None when absent or not six numbers)."""
 
     identity: ObjectIdentity
     sop_instance_uid: str
     modality: str
     z_mm: float | None
     thickness_mm: float | None
+    orientation: tuple[float, ...] | None = None
+
+    @property
+    def series_uid(self) -> str:
+        return self.identity.series_uid
+
+    @property
+    def frame_of_reference_uid(self) -> str:
+        return self.identity.frames[0] if self.identity.frames else ""
+
+    @property
+    def patient_id(self) -> str:
+        return self.identity.patient_id
+
+    @property
+    def path(self) -> Path:
+        return self.identity.path
 
 
 def image_slice(ds: Dataset, path: Path) -> ImageSlice | None:
@@ -140,7 +158,12 @@ def image_slice(ds: Dataset, path: Path) -> ImageSlice | None:
         thickness = float(ds.SliceThickness) if ds.get("SliceThickness") not in (None, "") else None
     except (TypeError, ValueError):
         thickness = None
-    return ImageSlice(identity_of(ds, path, "image"), _text(ds, "SOPInstanceUID"), modality, z, thickness)
+    cosines = ds.get("ImageOrientationPatient")
+    try:
+        orientation = tuple(float(v) for v in cosines) if cosines is not None and len(cosines) == 6 else None
+    except (TypeError, ValueError):
+        orientation = None
+    return ImageSlice(identity_of(ds, path, "image"), _text(ds, "SOPInstanceUID"), modality, z, thickness, orientation)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from rtcheck.dicom.identity import ImageSlice, image_slice
+from rtcheck.dicom.identity import IMAGE_SOP_CLASSES
 from rtcheck.dicom.sop import SOP_CLASS_KINDS, RTObjectKind
 from rtcheck.dicom.walk import walk_inputs
 from rtcheck.errors import DamagedFileError, InputError, NotDicomError, TruncatedFileError, UnreadableError
@@ -225,11 +225,12 @@ class DicomObject:
 @dataclass
 class Inventory:
     """What a scan of the inputs found, by kind; ``skipped`` says why files were passed over;
-    ``images`` the CT/MR/PET images met (their identity and position only), for the integrity checks."""
+    ``image_headers`` the CT/MR/PET images met (file and header, pixel data not read), for the linker to describe
+    (:func:`rtcheck.dicom.references.describe_input`)."""
 
     objects: list[DicomObject] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    images: list[ImageSlice] = field(default_factory=list)
+    image_headers: list[tuple[Path, Dataset]] = field(default_factory=list)
 
     def of_kind(self, *kinds: RTObjectKind) -> list[DicomObject]:
         return [o for o in self.objects if o.kind in kinds]
@@ -252,8 +253,8 @@ def scan(paths: list[str | Path]) -> Inventory:
     A file named explicitly must be DICOM (else NotDicomError); a non-DICOM file
     found in a folder is skipped and noted in ``Inventory.skipped``, as are special
     files, link loops and what the system refuses to read (:mod:`rtcheck.dicom.walk`).
-    Images (CT, MR, PET) are kept as ``Inventory.images`` (identity and position); other
-    classes are ignored.  Pixel data is not loaded here.
+    Images (CT, MR, PET) are kept as ``Inventory.image_headers``; other classes are
+    ignored.  Pixel data is not loaded here.
     """
     inventory = Inventory()
     walk = walk_inputs(paths)
@@ -274,11 +275,11 @@ def scan(paths: list[str | Path]) -> Inventory:
                 raise
             inventory.skipped.append(f"{path}: skipped, {exc.reason}")
             continue
-        kind = SOP_CLASS_KINDS.get(str(ds.get("SOPClassUID", "")))
+        sop_class = str(ds.get("SOPClassUID", ""))
+        kind = SOP_CLASS_KINDS.get(sop_class)
         if kind is None:
-            image = image_slice(ds, path)
-            if image is not None:
-                inventory.images.append(image)
+            if sop_class in IMAGE_SOP_CLASSES:
+                inventory.image_headers.append((path, ds))
             continue
         inventory.objects.append(DicomObject(kind, path, ds))
     return inventory

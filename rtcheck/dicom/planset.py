@@ -16,10 +16,13 @@ from pydicom.dataset import Dataset
 from rtcheck.dicom.beams import parse_beams
 from rtcheck.dicom.dose import DoseGrid
 from rtcheck.dicom.facts import PlanSetFacts
-from rtcheck.dicom.identity import group_series, identity_of
+from rtcheck.dicom.identity import ImageSlice, group_series, identity_of
+from rtcheck.dicom.image_slices import slice_positions
 from rtcheck.dicom.io import DicomObject, Inventory, file_meta_notes, read_dataset, scan
 from rtcheck.dicom.plan import Plan, parse_plan
-from rtcheck.dicom.references import Lacking, LinkedSet, Linking, ObjectReferences, describe, gaps, link
+from rtcheck.dicom.references import (
+    InputObject, Lacking, LinkedSet, Linking, ObjectReferences, describe, describe_input, drawn_images, gaps, link,
+)
 from rtcheck.dicom.sop import RTObjectKind
 from rtcheck.dicom.structures import StructureSet, parse_structure_set
 from rtcheck.dicom.summation import DoseComparison, course_dose
@@ -84,8 +87,7 @@ class LoadedInputs:
     linking: Linking
     plans: dict[str, Plan] = field(default_factory=dict)  # by SOP Instance UID
     roots: tuple[str, ...] = ()  # the files and folders given, named by errors about the inputs as a whole
-    # Whether the inputs were scanned (images included) rather than read as a set linked already.
-    scanned: bool = False
+    images: list[ImageSlice] = field(default_factory=list)  # every image described among the inputs
 
     @property
     def skipped(self) -> list[str]:
@@ -104,19 +106,23 @@ def _parsed(inventory: Inventory, linking: Linking) -> LoadedInputs:
 
 
 def load_inputs(paths: list[str | Path]) -> LoadedInputs:
-    """Scan files and folders, link the RT objects found into plan sets and parse every linked RT Plan."""
+    """Scan files and folders, link the RT objects and images found into plan sets and parse every linked RT Plan."""
     inventory = scan(paths)
-    described = [describe(o.dataset, o.path) for o in inventory.objects]
-    inputs = _parsed(inventory, link(d for d in described if d is not None))
+    images = [i for i in (describe_input(ds, path) for path, ds in inventory.image_headers) if isinstance(i, ImageSlice)]
+    inventory.image_headers.clear()  # described: their headers are not needed any more
+    described: list[InputObject] = [d for d in (describe(o.dataset, o.path) for o in inventory.objects) if d is not None]
+    inputs = _parsed(inventory, link([*described, *images]))
     inputs.roots = tuple(str(p) for p in paths)
-    inputs.scanned = True
+    inputs.images = images
+    inventory.skipped.extend(f"{series}: referenced by no RT Structure Set among the inputs; not used"
+                             for series in inputs.linking.unreferenced_series())
     return inputs
 
 
 def load_linked(linked: LinkedSet, *more: LinkedSet) -> LoadedInputs:
     """Read the files of a set linked already (by batch discovery or the listener's catalogue), or of several
     (the plans of one course; a file they share read once), without linking again; a file that cannot be read
-    raises as ``rtcheck check`` does."""
+    raises as ``rtcheck check`` does.  The sets' images were described when they were linked: they are not read."""
     objects = {o.path: o for s in (linked, *more) for o in s.objects}
     inventory = Inventory([DicomObject(o.kind, o.path, read_dataset(o.path, stop_before_pixels=True)) for o in objects.values()])
     return _parsed(inventory, Linking(sets=[linked, *more]))
@@ -181,7 +187,10 @@ def with_structure_set(linked: LinkedSet, inputs: LoadedInputs, path: str | Path
     referenced = ", ".join(plan.structure_set_uids) or "none"
     note = (f"{path}: RT Structure Set {given.sop_instance_uid} used as asked (--structure-set) in place of the one the plan references "
             f"({referenced}); same patient and Frame of Reference")
-    return replace(linked, structure_set=given, plan=replace(plan, structure_set_uids=(given.sop_instance_uid,)), notes=(*linked.notes, note))
+    images = drawn_images(given, inputs.images)
+    others = tuple(i for i in linked.other_images if i not in images)
+    return replace(linked, structure_set=given, plan=replace(plan, structure_set_uids=(given.sop_instance_uid,)), notes=(*linked.notes, note),
+                   images=images, other_images=others)
 
 
 def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
@@ -203,15 +212,18 @@ def build_plan_set(linked: LinkedSet, inputs: LoadedInputs) -> PlanSet:
     notes = read_notes + course.notes + _check_frames(plan, structure_set, course.grid)
     _name_targets(plan, structure_set)
     plan_ds = inputs.dataset(linked.plan)
+    structure_set_identity = identity_of(inputs.dataset(linked.structure_set), linked.structure_set.path, RTObjectKind.STRUCTURE_SET.value)
+    drawn_on = group_series(list(linked.images))
+    positions, slice_note = slice_positions(drawn_on, structure_set_identity, course.grid.frame_of_reference_uid)
     facts = PlanSetFacts(
         plan=identity_of(plan_ds, plan.path, plan.kind.value),
-        structure_set=identity_of(inputs.dataset(linked.structure_set), linked.structure_set.path, RTObjectKind.STRUCTURE_SET.value),
+        structure_set=structure_set_identity,
         doses=[f.identity for f in course.grid.files if f.identity is not None],
         beams=parse_beams(plan_ds, plan.kind),
-        images=group_series(inputs.inventory.images),
-        images_scanned=inputs.scanned,
+        images=drawn_on + group_series(list(linked.other_images)),
     )
-    return PlanSet(plan=plan, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons, facts=facts)
+    return PlanSet(plan=plan, structure_set=structure_set, dose=course.grid, notes=notes + ([slice_note] if slice_note else []),
+                   dose_comparisons=course.comparisons, slice_positions_mm=positions, facts=facts)
 
 
 def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> PlanSet:
@@ -231,7 +243,12 @@ def build_dvh_set(inputs: LoadedInputs, plan_selector: str | None = None) -> Pla
         raise SelectionError(f"several RT Structure Sets and no RT Plan to choose between them ({listing}); pass one")
     if not doses:
         raise MissingObjectError(_inputs_named(inputs), "no RT Dose among the inputs" + _skipped_hint(inputs))
-    structure_set = parse_structure_set(structure_sets[0].dataset, structure_sets[0].path)
+    chosen = structure_sets[0]
+    structure_set = parse_structure_set(chosen.dataset, chosen.path)
     course = course_dose(None, doses)
     notes = course.notes + _check_frames(None, structure_set, course.grid)
-    return PlanSet(plan=None, structure_set=structure_set, dose=course.grid, notes=notes, dose_comparisons=course.comparisons)
+    drawn_on = group_series(list(drawn_images(describe(chosen.dataset, chosen.path), inputs.images)))
+    identity = identity_of(chosen.dataset, chosen.path, RTObjectKind.STRUCTURE_SET.value)
+    positions, slice_note = slice_positions(drawn_on, identity, course.grid.frame_of_reference_uid)
+    return PlanSet(plan=None, structure_set=structure_set, dose=course.grid, notes=notes + ([slice_note] if slice_note else []),
+                   dose_comparisons=course.comparisons, slice_positions_mm=positions)

@@ -103,5 +103,6 @@ def build_plan_sum(sets: list[LinkedSet], inputs: LoadedInputs) -> PlanSet:
     return PlanSet(
         plan=plan, structure_set=phases[0].structure_set, dose=dose, notes=[*phase_notes, *dose_notes, *notes],
         dose_comparisons=[c for p in phases for c in p.dose_comparisons],
+        slice_positions_mm=phases[0].slice_positions_mm,  # the phases share one structure set (checked above)
         facts=PlanSetFacts.of_phases([p.facts for p in phases]),
     )

@@ -25,6 +25,13 @@ folder names play no part.  The references followed:
   Module (C.8.8.3), with its Referenced Fraction Group Sequence (300C,0020) and,
   for DoseSummationType BEAM, the Referenced Beam Sequence (300C,0004) naming
   the beams the dose is of.
+- RT Structure Set -> images (CT, MR, PET): Referenced Frame of Reference
+  Sequence (3006,0010) > RT Referenced Study Sequence (3006,0012) > RT Referenced
+  Series Sequence (3006,0014) of the Structure Set Module (C.8.8.5), "the series of
+  images within the study used in defining the Structure Set".  Images are
+  described by their header only (:class:`rtcheck.dicom.identity.ImageSlice`:
+  series, Frame of Reference, position, orientation); a set carries the images of
+  the series its structure set references that are among the inputs.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import Any, NoReturn
 
 from pydicom.dataset import Dataset
 
+from rtcheck.dicom.identity import IMAGE_SOP_CLASSES, ImageSlice, image_slice
 from rtcheck.dicom.io import read_header
 from rtcheck.dicom.sop import DOSE_FREE_DELIVERY_TYPES, PLAN_KINDS, SOP_CLASS_KINDS, DoseScope, DoseSummation, RTObjectKind
 from rtcheck.errors import DamagedFileError, InputError, LinkError, MissingObjectError, TruncatedFileError
@@ -50,10 +58,14 @@ __all__ = [
     "Gap",
     "Lacking",
     "CourseGroup",
+    "IMAGE_TAGS",
+    "InputObject",
     "LinkedSet",
     "Linking",
     "ObjectReferences",
     "describe",
+    "describe_input",
+    "drawn_images",
     "gaps",
     "group_courses",
     "link",
@@ -77,6 +89,27 @@ LINK_TAGS = (
     "ReferencedRTPlanSequence",
     "DoseSummationType",
     "ReferencedFrameOfReferenceSequence",
+)
+
+# The header elements an image is described by (rtcheck.dicom.identity.image_slice): identity, series, position.
+IMAGE_TAGS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "Modality",
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "StudyInstanceUID",
+    "StudyDate",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "ContentDate",
+    "ContentTime",
+    "Manufacturer",
+    "SoftwareVersions",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "SliceThickness",
 )
 
 
@@ -106,6 +139,8 @@ class ObjectReferences:
     referenced_beams: tuple[int, ...] = ()
     plan_date: str = ""  # RTPlanDate (DA) and RTPlanTime (TM) as written: the order of a course's plans
     plan_time: str = ""
+    # A structure set's RTReferencedSeriesSequence: the image series its contours are drawn on.
+    image_series_uids: tuple[str, ...] = ()
 
     @property
     def structure_set_uid(self) -> str:
@@ -144,16 +179,20 @@ def describe(ds: Dataset, path: str | Path) -> ObjectReferences | None:
     if kind is None:
         return None
     frame = str(ds.get("FrameOfReferenceUID", "") or "")
-    if kind is RTObjectKind.STRUCTURE_SET and not frame:
+    referenced_frames = ds.get("ReferencedFrameOfReferenceSequence") or [] if kind is RTObjectKind.STRUCTURE_SET else []
+    if not frame:
         # An RT Structure Set names its frames in ReferencedFrameOfReferenceSequence (PS3.3 C.8.8.5): the first one.
-        frames = [str(f.get("FrameOfReferenceUID", "") or "") for f in ds.get("ReferencedFrameOfReferenceSequence") or []]
+        frames = [str(f.get("FrameOfReferenceUID", "") or "") for f in referenced_frames]
         frame = next((f for f in frames if f), "")
+    series = (str(s.get("SeriesInstanceUID", "") or "") for f in referenced_frames
+              for study in f.get("RTReferencedStudySequence") or [] for s in study.get("RTReferencedSeriesSequence") or [])
     described = ObjectReferences(
         path=Path(path),
         kind=kind,
         sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
         patient_id=str(ds.get("PatientID", "") or ""),
         frame_of_reference_uid=frame,
+        image_series_uids=tuple(dict.fromkeys(uid for uid in series if uid)),
     )
     if kind in PLAN_KINDS:
         beams = ds.get("IonBeamSequence" if kind is RTObjectKind.ION_PLAN else "BeamSequence") or []
@@ -182,9 +221,21 @@ def describe(ds: Dataset, path: str | Path) -> ObjectReferences | None:
     return described
 
 
-def read_references(path: str | Path) -> ObjectReferences | None:
-    """Read only the elements of :data:`LINK_TAGS` and describe them; None for DICOM objects rtcheck does not
-    check (CT, DICOMDIR..., damaged ones included).
+# What linking takes: an RT object's references or an image's description.
+InputObject = ObjectReferences | ImageSlice
+
+
+def describe_input(ds: Dataset, path: str | Path) -> InputObject | None:
+    """An RT object's references (:func:`describe`) or an image's description (CT, MR, PET: header only);
+    None for other objects."""
+    if str(ds.get("SOPClassUID", "")) in IMAGE_SOP_CLASSES:
+        return image_slice(ds, Path(path))
+    return describe(ds, path)
+
+
+def read_references(path: str | Path) -> InputObject | None:
+    """Read only the elements of :data:`LINK_TAGS` (and of :data:`IMAGE_TAGS`) and describe them
+    (:func:`describe_input`); None for DICOM objects rtcheck does not use (DICOMDIR..., damaged images included).
 
     Raises ``InputError`` (``NotDicomError``) for a file that is not DICOM and
     ``DamagedFileError`` for an RT object (by its SOP Class UID or file meta) that
@@ -193,10 +244,10 @@ def read_references(path: str | Path) -> ObjectReferences | None:
     """
     path = Path(path)
     try:
-        ds = read_header(path, LINK_TAGS)
+        ds = read_header(path, _HEADER_TAGS)
     except TruncatedFileError as exc:
         if exc.sop_class_uid and exc.sop_class_uid not in SOP_CLASS_KINDS:
-            return None  # a damaged CT or other object rtcheck does not use
+            return None  # a damaged CT or other object rtcheck does not check
         raise
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -204,10 +255,15 @@ def read_references(path: str | Path) -> ObjectReferences | None:
         class_uid = str(ds.get("SOPClassUID", ""))
         if not class_uid and (not meta_class or meta_class in SOP_CLASS_KINDS or _ends_in_file_meta(ds, path)):
             raise DamagedFileError(path, "DICOM file without a SOP Class UID (truncated?)")
-        described = describe(ds, path)
+        described = describe_input(ds, path)
+    if isinstance(described, ImageSlice):
+        return described if described.sop_instance_uid else None
     if described is not None and not described.sop_instance_uid:
         raise DamagedFileError(path, f"{described.kind.value} without a SOP Instance UID (truncated?)")
     return described
+
+
+_HEADER_TAGS = tuple(dict.fromkeys((*LINK_TAGS, *IMAGE_TAGS)))
 
 
 def _ends_in_file_meta(ds: Dataset, path: Path) -> bool:
@@ -235,6 +291,10 @@ class LinkedSet:
     doses: tuple[ObjectReferences, ...]
     notes: tuple[str, ...] = ()
     error: str = ""
+    # The images of the series the structure set references (RTReferencedSeriesSequence) among the inputs.
+    images: tuple[ImageSlice, ...] = ()
+    # Images of the plan's patient whose series no structure set among the inputs references: perhaps a wrong image set.
+    other_images: tuple[ImageSlice, ...] = ()
 
     @property
     def objects(self) -> list[ObjectReferences]:
@@ -242,8 +302,13 @@ class LinkedSet:
 
     @property
     def paths(self) -> list[Path]:
-        """The plan's file, then its structure set's and doses'."""
+        """The plan's file, then its structure set's and doses' (the RT objects; images: ``image_paths``)."""
         return [o.path for o in self.objects]
+
+    @property
+    def image_paths(self) -> list[Path]:
+        """The files of the set's images (referenced and other), in the order linked."""
+        return [image.path for image in (*self.images, *self.other_images)]
 
 
 @dataclass
@@ -253,12 +318,22 @@ class Linking:
     ``sets``: one per plan UID, in the order the plans came; ``orphan_doses``:
     every copy of the RT Doses that reference no plan among the objects;
     ``unreferenced_structure_sets``: every copy of the structure sets no plan
-    references.
+    references; ``unreferenced_images``: the images whose series no structure set
+    among the objects references.
     """
 
     sets: list[LinkedSet] = field(default_factory=list)
     orphan_doses: list[ObjectReferences] = field(default_factory=list)
     unreferenced_structure_sets: list[ObjectReferences] = field(default_factory=list)
+    unreferenced_images: list[ImageSlice] = field(default_factory=list)
+
+    def unreferenced_series(self) -> list[str]:
+        """One line per image series no structure set references: "<modality> series <uid> (<n> images, patient <id>)"."""
+        by_series: dict[str, list[ImageSlice]] = defaultdict(list)
+        for image in self.unreferenced_images:
+            by_series[image.series_uid].append(image)
+        return [f"{images[0].modality} series {uid or '(no SeriesInstanceUID)'} ({len(images)} images, patient {images[0].patient_id!r}, "
+                f"e.g. {images[0].path})" for uid, images in by_series.items()]
 
     def set_of(self, plan_uid: str) -> LinkedSet | None:
         return next((s for s in self.sets if s.plan.sop_instance_uid == plan_uid), None)
@@ -314,17 +389,49 @@ def _structure_set_of(
     return _one_of(by_uid[(RTObjectKind.STRUCTURE_SET, present[0])], notes, errors)
 
 
-def link(objects: Iterable[ObjectReferences]) -> Linking:
-    """Group objects into plan sets by UID references: each plan with its structure set and the doses that
-    reference it (a dose of several plans, MULTI_PLAN, belongs to each).
+def _images_by_series(images: Iterable[ImageSlice]) -> dict[str, list[ImageSlice]]:
+    """Images by SeriesInstanceUID, each SOP Instance UID once (its first file), in the order met."""
+    seen: set[str] = set()
+    by_series: dict[str, list[ImageSlice]] = defaultdict(list)
+    for image in images:
+        if image.sop_instance_uid in seen:
+            continue
+        seen.add(image.sop_instance_uid)
+        by_series[image.series_uid].append(image)
+    return by_series
 
-    An object met in several files (same kind and UID) is used once: the first
+
+def drawn_images(structure_set: ObjectReferences | None, images: Iterable[ImageSlice]) -> tuple[ImageSlice, ...]:
+    """The images of the series ``structure_set`` references (RTReferencedSeriesSequence), series by series in
+    the order it lists them, each SOP Instance UID once."""
+    if structure_set is None:
+        return ()
+    series = _images_by_series(images)
+    return tuple(image for uid in structure_set.image_series_uids for image in series.get(uid, []))
+
+
+def link(objects: Iterable[InputObject]) -> Linking:
+    """Group objects into plan sets by UID references: each plan with its structure set, the doses that
+    reference it (a dose of several plans, MULTI_PLAN, belongs to each) and the images of the series its
+    structure set references (``images``), with the images of the plan's patient that no structure set
+    references (``other_images``).
+
+    An RT object met in several files (same kind and UID) is used once: the first
     copy when the copies are byte-identical (a note), else the set gets an
-    ``error``.  Nothing is read but those copies' bytes.
+    ``error``.  Nothing is read but those copies' bytes.  An image met in several
+    files is used once (its first file).
     """
     by_uid: dict[tuple[RTObjectKind, str], list[ObjectReferences]] = defaultdict(list)
+    images: list[ImageSlice] = []
     for obj in objects:
-        by_uid[(obj.kind, obj.sop_instance_uid)].append(obj)
+        if isinstance(obj, ImageSlice):
+            images.append(obj)
+        else:
+            by_uid[(obj.kind, obj.sop_instance_uid)].append(obj)
+    series = _images_by_series(images)
+    claimed = {uid for (kind, _), copies in by_uid.items() if kind is RTObjectKind.STRUCTURE_SET
+               for uid in copies[0].image_series_uids}
+    unclaimed = [image for uid, members in series.items() if uid not in claimed for image in members]
     doses_of: dict[str, list[list[ObjectReferences]]] = defaultdict(list)  # plan UID -> the doses referencing it
     for (kind, _), copies in by_uid.items():
         if kind is RTObjectKind.DOSE:
@@ -345,12 +452,17 @@ def link(objects: Iterable[ObjectReferences]) -> Linking:
         for dose_copies in doses_of.get(plan_uid, []):
             linked_doses.add(dose_copies[0].sop_instance_uid)
             doses.append(_one_of(dose_copies, notes, errors))
-        linking.sets.append(LinkedSet(plan, structure_set, tuple(doses), tuple(notes), "; ".join(errors)))
+        linking.sets.append(LinkedSet(
+            plan, structure_set, tuple(doses), tuple(notes), "; ".join(errors),
+            images=drawn_images(structure_set, images),
+            other_images=tuple(image for image in unclaimed if image.patient_id == plan.patient_id),
+        ))
     for (kind, uid), copies in by_uid.items():
         if kind is RTObjectKind.DOSE and uid not in linked_doses:
             linking.orphan_doses.extend(copies)
         elif kind is RTObjectKind.STRUCTURE_SET and uid not in referenced_structure_sets:
             linking.unreferenced_structure_sets.extend(copies)
+    linking.unreferenced_images = unclaimed
     return linking
 
 
@@ -396,14 +508,23 @@ def group_courses(sets: Iterable[LinkedSet]) -> list[CourseGroup]:
     return [item if isinstance(item, CourseGroup) else CourseGroup(tuple(sorted(groups[item], key=_course_order))) for item in order]
 
 
-def plans_concerned(instance: ObjectReferences, objects: Iterable[ObjectReferences]) -> list[str]:
+def plans_concerned(instance: InputObject, objects: Iterable[InputObject]) -> list[str]:
     """The UIDs of the plans whose set ``instance`` belongs to (the plans among ``objects`` for a structure set,
-    whether present or not for a dose)."""
+    whether present or not for a dose; for an image, the plans whose structure set references its series, else,
+    when no structure set among ``objects`` does, the plans of its patient: see :func:`link`)."""
+    rt_objects = [o for o in objects if isinstance(o, ObjectReferences)]
+    plans = [o for o in rt_objects if o.kind in PLAN_KINDS]
+    if isinstance(instance, ImageSlice):
+        drawing = {o.sop_instance_uid for o in rt_objects
+                   if o.kind is RTObjectKind.STRUCTURE_SET and instance.series_uid in o.image_series_uids}
+        if drawing:
+            return [p.sop_instance_uid for p in plans if drawing & set(p.structure_set_uids)]
+        return [p.sop_instance_uid for p in plans if p.patient_id == instance.patient_id]
     if instance.kind in PLAN_KINDS:
         return [instance.sop_instance_uid]
     if instance.kind is RTObjectKind.DOSE:
         return list(instance.plan_uids)
-    return [o.sop_instance_uid for o in objects if o.kind in PLAN_KINDS and instance.sop_instance_uid in o.structure_set_uids]
+    return [p.sop_instance_uid for p in plans if instance.sop_instance_uid in p.structure_set_uids]
 
 
 # ---------------------------------------------------------------------------------------------- completeness

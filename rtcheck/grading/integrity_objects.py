@@ -79,10 +79,6 @@ def _drawn_on(plan_set: PlanSet) -> tuple[list[tuple[str, int]], ImageSeries | N
 def _image_outcomes(plan_set: PlanSet) -> tuple[list[CheckOutcome], ImageSeries | None]:
     series_spec = _spec("images-series", "image series of the contours", "among the inputs: the series the structure set references", _CT_SOURCE, Counts.IF_PRESENT)
     cover_spec = _spec("images-coverage", "contours inside the imaged extent", "every contour plane within the images' z extent", _CT_SOURCE, Counts.IF_PRESENT)
-    facts = plan_set.facts
-    if not facts.images_scanned:
-        why = "the inputs were read as a linked set of RT objects (batch, listen): images were not looked for"
-        return [series_spec.absent(why), cover_spec.absent(why)], None
     referenced, series, others = _drawn_on(plan_set)
     if not referenced:
         reason = "the structure set has no RTReferencedSeriesSequence (3006,0014): it does not say which images its contours are drawn on"

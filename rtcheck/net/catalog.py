@@ -14,13 +14,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtcheck.dicom.references import LinkedSet, ObjectReferences, describe, gaps, link, plans_concerned
+from rtcheck.dicom.references import InputObject, LinkedSet, ObjectReferences, describe_input, gaps, link, plans_concerned
 from rtcheck.dicom.sop import PLAN_KINDS
 
 __all__ = ["Catalog", "PlanFiles", "describe_instance"]
 
-# The links of a received or stored data set (header attributes only); None for objects stored but not checked (CT...).
-describe_instance = describe
+# The links of a received or stored data set (header attributes only): an RT object's references, an image's
+# description (CT, MR, PET: the images a structure set is drawn on); None for other objects stored.
+describe_instance = describe_input
 
 
 @dataclass
@@ -44,17 +45,18 @@ class PlanFiles:
 
     @property
     def paths(self) -> list[Path]:
-        return self.linked.paths
+        """Every file of the set, its images included (a report older than one of them is stale)."""
+        return [*self.linked.paths, *self.linked.image_paths]
 
 
 class Catalog:
-    """The stored RT objects by SOP Instance UID (thread-safe; the newest store of a UID wins)."""
+    """The stored RT objects and images by SOP Instance UID (thread-safe; the newest store of a UID wins)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_uid: dict[str, ObjectReferences] = {}
+        self._by_uid: dict[str, InputObject] = {}
 
-    def add(self, instance: ObjectReferences | None) -> list[str]:
+    def add(self, instance: InputObject | None) -> list[str]:
         """Record an instance; returns the UIDs of the plans whose set it belongs to."""
         if instance is None:
             return []
@@ -64,7 +66,7 @@ class Catalog:
 
     def plans(self) -> list[ObjectReferences]:
         with self._lock:
-            return [i for i in self._by_uid.values() if i.kind in PLAN_KINDS]
+            return [i for i in self._by_uid.values() if isinstance(i, ObjectReferences) and i.kind in PLAN_KINDS]
 
     def plan_files(self, plan_uid: str) -> PlanFiles | None:
         """The set of a stored plan (None if the plan itself is not stored), ``missing`` saying what it awaits."""
