@@ -484,12 +484,16 @@ def _ae_title(ctx, param, value):
 @click.option("--status", "show_status", is_flag=True,
               help="Do not listen: list the plans in --store received but not yet reported, and why; then exit.")
 @click.option("--db", "db_url", metavar="URL", help="Also record the result in this results store (SQLite file or postgresql:// URL; see `rtcheck serve`).")
+@click.option("--sum", "sum_plans", is_flag=True,
+              help="For an arm with phases: check the RT Plans of one patient, Frame of Reference and structure set as "
+                   "one course once every phase's plan has arrived and settled.")
 def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, html, log_json, request_timeout_s,
-           max_per_address, max_connections, show_status, db_url):
+           max_per_address, max_connections, show_status, db_url, sum_plans):
     """Receive plans over DICOM (C-STORE) and check each complete set on arrival.
 
     Reports rtcheck-<PlanSOPInstanceUID>.json/.xml/.html are written next to
-    the plan. Runs until interrupted (Ctrl-C or SIGTERM; it ends within 5 s
+    the plan (with --sum, rtcheck-course-<UID of its first plan>.* for a
+    course of several plans). Runs until interrupted (Ctrl-C or SIGTERM; it ends within 5 s
     whatever the peers do), then exits 0.
     """
     import signal
@@ -509,6 +513,8 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
             raise click.UsageError(f"Missing option '{name}' (required unless --status).")
     protocol = find_protocol(protocol_id)
     protocol.ensure_checkable(arm)
+    if sum_plans:
+        protocol.course_phases(arm)  # a usage error (exit 2) before anything listens
     configure(as_json=log_json)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -516,7 +522,7 @@ def listen(port, ae_title, store, protocol_id, arm, bind, allowed, settle_s, htm
     limits = ConnectionLimits(request_timeout_s, max_per_address, max_connections)
     on_result = _StoreTally(_open_store(db_url), "listen").result if db_url else None
     listener = Listener(ListenerConfig(Path(store), port, ae_title, protocol, arm, bind, allowed, settle_s, html, limits,
-                                       on_result=on_result))
+                                       on_result=on_result, sum_plans=sum_plans))
     listener.start()
     try:
         while not stop.wait(0.5):

@@ -83,14 +83,15 @@ class Running:
     """One listener subprocess; its stderr goes to a file the test reads."""
 
     def __init__(
-        self, store: Path, log: Path, *args: str, settle: float = 0.5, html: bool = False, protocol: str = PROTOCOL
+        self, store: Path, log: Path, *args: str, settle: float = 0.5, html: bool = False, protocol: str = PROTOCOL,
+        arm: str = "sd-pd",
     ) -> None:
         self.store = store
         self.log = log
         self.port = _free_port()
         command = [
             sys.executable, "-m", "rtcheck.cli", "listen", "--port", str(self.port), "--ae-title", "RTCHECK",
-            "--store", str(store), "--protocol", protocol, "--arm", "sd-pd", "--settle", str(settle),
+            "--store", str(store), "--protocol", protocol, "--arm", arm, "--settle", str(settle),
             "--html" if html else "--no-html", *args,
         ]
         self._log_handle = open(log, "ab")

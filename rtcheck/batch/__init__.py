@@ -20,7 +20,7 @@ from rtcheck.batch.reports import SUMMARY_CSV, SUMMARY_JSON, OutputFolder
 from rtcheck.batch.cohort_report import criteria_files
 from rtcheck.batch.summary import ERROR, SummaryRow, counts, summary_csv, summary_document, summary_json
 from rtcheck.batch.tasks import BatchSettings, TaskResult
-from rtcheck.errors import RtcheckError, SelectionError
+from rtcheck.errors import RtcheckError
 from rtcheck.files import write_output
 from rtcheck.grading import CheckOptions
 from rtcheck.protocol.model import Protocol
@@ -103,11 +103,7 @@ def run_batch(
     output = OutputFolder(out_dir, roots)  # refused when it overlaps the inputs, before any file is read
     phases: frozenset[int] = frozenset()
     if sum_plans:
-        arms = protocol.arms.values() if arm == "auto" else [protocol.arm(arm)]
-        phases = frozenset(len(a.phases) for a in arms if a.phases)
-        if not phases:
-            raise SelectionError(f"--sum: {'no arm of ' + protocol.id if arm == 'auto' else f'arm {arm} of {protocol.id}'} has phases; "
-                                 "batch groups plans into courses only for an arm whose protocol declares phases")
+        phases = protocol.course_phases(arm)
     found = discover(roots, course_phases=phases, arm=arm)
     if on_start is not None:
         on_start(found)

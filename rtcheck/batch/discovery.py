@@ -115,14 +115,8 @@ def _course_sets(linking: Linking, phases: frozenset[int], arm: str) -> list[Pla
             continue
         plans = [s.plan for s in group.sets]
         first = plans[0]
-        where = (f"patient {first.patient_id!r}, Frame of Reference {first.frame_of_reference_uid}, "
-                 f"RT Structure Set {first.structure_set_uid}")
         files = tuple(dict.fromkeys(str(p) for s in group.sets for p in s.paths))
-        error = ""
-        if len(group.sets) not in phases:
-            wanted = " or ".join(str(n) for n in sorted(phases))
-            error = (f"--sum: {len(plans)} RT Plans of {where} ({group.description}), but arm {arm} has {wanted} phases: "
-                     "which of them form the course is ambiguous; check the course's plans with rtcheck check --sum")
+        error = group.ambiguity(phases, arm)
         sets.append(PlanSetFiles(
             key=" + ".join(p.sop_instance_uid for p in plans),
             patient_id=first.patient_id,
@@ -130,7 +124,7 @@ def _course_sets(linking: Linking, phases: frozenset[int], arm: str) -> list[Pla
             plan_uid=" + ".join(p.sop_instance_uid for p in plans),
             files=files,
             error=error,
-            notes=(f"--sum: {len(plans)} RT Plans of {where} checked as one course, in this phase order "
+            notes=(f"--sum: {len(plans)} RT Plans of {group.where} checked as one course, in this phase order "
                    f"(RTPlanDate, RTPlanTime, label): {group.description}", *(n for s in group.sets for n in s.notes)),
             course=() if error else group.sets,
         ))

@@ -84,6 +84,7 @@ LINK_TAGS = (
     "RTPlanDate",
     "RTPlanTime",
     "ReferencedStructureSetSequence",
+    "FractionGroupSequence",
     "BeamSequence",
     "IonBeamSequence",
     "ReferencedRTPlanSequence",
@@ -119,7 +120,7 @@ class ObjectReferences:
 
     Plans fill ``structure_set_uids`` (every item of ReferencedStructureSetSequence,
     in order), ``beam_numbers`` (BeamSequence, IonBeamSequence for an RT Ion
-    Plan) and ``dose_free_beams`` (those whose Treatment Delivery Type is SETUP or
+    Plan), ``fraction_groups`` (the number of items of FractionGroupSequence) and ``dose_free_beams`` (those whose Treatment Delivery Type is SETUP or
     OPEN_PORTFILM: setup and imaging exposures, which planning systems give no dose); doses fill ``plan_uids``, ``summation_type`` (DoseSummationType,
     upper case, "" when absent), ``fraction_group`` and ``referenced_beams``.
     """
@@ -133,6 +134,7 @@ class ObjectReferences:
     structure_set_uids: tuple[str, ...] = ()
     beam_numbers: tuple[int, ...] = ()
     dose_free_beams: tuple[int, ...] = ()
+    fraction_groups: int = 0
     plan_uids: tuple[str, ...] = ()
     summation_type: str = ""
     fraction_group: int | None = None
@@ -202,6 +204,7 @@ def describe(ds: Dataset, path: str | Path) -> ObjectReferences | None:
             plan_date=str(ds.get("RTPlanDate", "") or ""),
             plan_time=str(ds.get("RTPlanTime", "") or ""),
             structure_set_uids=_uids(ds.get("ReferencedStructureSetSequence") or []),
+            fraction_groups=len(ds.get("FractionGroupSequence") or []),
             beam_numbers=_ints(b.get("BeamNumber") for b in beams),
             dose_free_beams=_ints(
                 b.get("BeamNumber") for b in beams if str(b.get("TreatmentDeliveryType", "") or "").upper() in DOSE_FREE_DELIVERY_TYPES
@@ -479,6 +482,22 @@ class CourseGroup:
     def description(self) -> str:
         return ", ".join(s.plan.plan_description for s in self.sets)
 
+    @property
+    def where(self) -> str:
+        """The keys the group's plans share, e.g. "patient 'A', Frame of Reference 1.2..., RT Structure Set 1.2..."."""
+        first = self.sets[0].plan
+        return (f"patient {first.patient_id!r}, Frame of Reference {first.frame_of_reference_uid}, "
+                f"RT Structure Set {first.structure_set_uid}")
+
+    def ambiguity(self, phases: frozenset[int], arm: str) -> str:
+        """Why the group's plans cannot be one course of arm ``arm``, whose courses have ``phases`` phases (with
+        ``--arm auto``, those of every arm with phases): "" when its number of plans is one of them."""
+        if len(self.sets) in phases:
+            return ""
+        wanted = " or ".join(str(n) for n in sorted(phases))
+        return (f"--sum: {len(self.sets)} RT Plans of {self.where} ({self.description}), but arm {arm} has {wanted} phases: "
+                "which of them form the course is ambiguous; check the course's plans with rtcheck check --sum")
+
 
 def _course_order(linked: LinkedSet) -> tuple[str, str, str, str]:
     plan = linked.plan
@@ -495,9 +514,9 @@ def group_courses(sets: Iterable[LinkedSet]) -> list[CourseGroup]:
     for linked in sets:
         plan = linked.plan
         lacking = [what for what, value in (("a Patient ID", plan.patient_id), ("a Frame of Reference UID", plan.frame_of_reference_uid),
-                                             ("one RT Structure Set", plan.structure_set_uid)) if not value]
+                                             ("exactly one RT Structure Set", plan.structure_set_uid)) if not value]
         if linked.error or lacking:
-            reason = linked.error or f"{plan.path}: {plan.plan_description} names no {' or '.join(lacking)}: it cannot be grouped into a course"
+            reason = linked.error or f"{plan.path}: {plan.plan_description} lacks {' and '.join(lacking)}: it cannot be grouped into a course"
             order.append(CourseGroup((linked,), reason))
             continue
         key = (plan.patient_id, plan.frame_of_reference_uid, plan.structure_set_uid)

@@ -4,7 +4,10 @@ Every stored instance that belongs to a plan's set (the plan, its structure
 set, a dose referencing it) marks the plan pending, due ``settle_s`` seconds
 after that arrival; a further arrival postpones it.  When a plan falls due the
 worker takes it off the pending list and checks it once, if complete (else it
-waits for the missing object, whose arrival marks it pending again).  An
+waits for the missing object, whose arrival marks it pending again).  What is
+checked is the plan's set or, with ``listen --sum``, its course (the ``resolve``
+function, :mod:`rtcheck.net.courses`): a course is checked when the last of its
+plans to settle settles, so the course waits for every phase's set.  An
 arrival during the check marks the plan pending again, so the re-export is
 checked after the check in progress: each settled arrival is checked exactly
 once.  Checks run on this one worker thread, never on a network thread.
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rtcheck.errors import WriteFailedError
-from rtcheck.net.catalog import Catalog, PlanFiles
+from rtcheck.net.catalog import Catalog, CheckUnit
 from rtcheck.net.logs import log_event
 
 LOG = logging.getLogger("rtcheck.net")
@@ -48,17 +51,26 @@ class ArrivalWorker:
     """Schedules plans ``settle_s`` after their last arrival and runs ``check(files)`` on its own thread."""
 
     def __init__(
-        self, catalog: Catalog, check: Callable[[PlanFiles], None], settle_s: float, prepare: Callable[[], None] | None = None
+        self,
+        catalog: Catalog,
+        check: Callable[[CheckUnit], None],
+        settle_s: float,
+        prepare: Callable[[], None] | None = None,
+        resolve: Callable[[str], CheckUnit | None] | None = None,
     ) -> None:
         self.catalog = catalog
         self._check = check
+        # What a settled plan brings to check: its set (default) or its course (listen --sum).
+        self._resolve = resolve if resolve is not None else catalog.plan_files
         self._prepare = prepare
         self.settle_s = settle_s
         self._due: dict[str, float] = {}  # plan UID -> monotonic time it settles
         self._condition = threading.Condition(threading.RLock())
         self._stopping = False
         self._current: str | None = None
-        self._waiting: dict[str, str] = {}  # plan UID -> what its set lacks
+        self._current_plans: tuple[str, ...] = ()  # the plans of the set or course being checked
+        self._waiting: dict[str, str] = {}  # plan UID -> what its set or course lacks
+        self._deferred: dict[str, str] = {}  # plan UID -> the plan of its course whose settling brings the check
         self._failures: dict[str, tuple[int, str]] = {}  # plan UID -> (failed attempts, last error)
         self._status_listeners: list[Callable[[list[PlanState]], None]] = []
         self._last_status: list[PlanState] | None = None
@@ -78,6 +90,7 @@ class ArrivalWorker:
             for uid in plan_uids:
                 self._due[uid] = due
                 self._waiting.pop(uid, None)
+                self._deferred.pop(uid, None)
             self._status_stale = True
             self._condition.notify()
 
@@ -102,6 +115,8 @@ class ArrivalWorker:
         """Every plan received and not yet reported, and why (sorted by plan UID)."""
         with self._condition:
             states = {uid: PlanState(uid, "waiting", f"lacks {missing}") for uid, missing in self._waiting.items()}
+            for uid, other in self._deferred.items():
+                states[uid] = PlanState(uid, "settling", f"checked with its course once plan {other} has settled")
             for uid in self._due:
                 attempts, error = self._failures.get(uid, (0, ""))
                 if attempts:
@@ -110,8 +125,10 @@ class ArrivalWorker:
                     states[uid] = PlanState(uid, "settling")
             if self._current:
                 attempts, error = self._failures.get(self._current, (0, ""))
-                states[self._current] = PlanState(self._current, "checking", f"reports not written: {error}" if attempts else "",
-                                                  attempts)
+                for uid in self._current_plans or (self._current,):
+                    if uid != self._current and uid in self._due:  # re-sent during its course's check: settling
+                        continue
+                    states[uid] = PlanState(uid, "checking", f"reports not written: {error}" if attempts else "", attempts)
         return [states[uid] for uid in sorted(states)]
 
     def stop(self, timeout_s: float | None = None) -> bool:
@@ -127,9 +144,10 @@ class ArrivalWorker:
     def stopping(self) -> bool:
         return self._stopping
 
-    def _next_settled(self) -> tuple[str, PlanFiles | None] | None:
-        """Block until a plan settles (its UID and its set as catalogued at that moment), the status is to be
-        published (``("", None)``) or the worker stops (None)."""
+    def _next_settled(self) -> tuple[str, CheckUnit | None] | None:
+        """Block until a plan settles (its UID and its set or course as catalogued at that moment), the status is
+        to be published (``("", None)``) or the worker stops (None).  A plan whose course holds another plan still
+        settling is set aside: that plan's settling brings the course's check."""
         with self._condition:
             while not self._stopping:
                 if self._status_stale and self._status_listeners:
@@ -140,8 +158,18 @@ class ArrivalWorker:
                     uid, due = min(self._due.items(), key=lambda item: item[1])
                     if due <= now:
                         del self._due[uid]
+                        unit = self._resolve(uid)
+                        settling = [other for other in (unit.plan_uids if unit is not None else ()) if other in self._due]
+                        if settling:
+                            self._deferred[uid] = settling[0]
+                            self._status_stale = True
+                            continue
                         self._current = uid
-                        return uid, self.catalog.plan_files(uid)
+                        self._current_plans = unit.plan_uids if unit is not None else ()
+                        for plan in self._current_plans:
+                            self._waiting.pop(plan, None)
+                            self._deferred.pop(plan, None)
+                        return uid, unit
                     self._condition.wait(due - now)
                 else:
                     self._condition.wait()
@@ -168,11 +196,15 @@ class ArrivalWorker:
                 elif files.missing:
                     log_event(LOG, logging.INFO, "waiting", plan=uid, missing=files.missing)
                     with self._condition:
-                        self._waiting[uid] = files.missing
+                        for plan in files.plan_uids:  # a course waiting for a phase: each of its plans says so
+                            if plan not in self._due:
+                                self._waiting[plan] = files.missing
+                                self._deferred.pop(plan, None)
                 else:
                     self._check(files)
                     with self._condition:
-                        self._failures.pop(uid, None)
+                        for plan in {uid, *files.plan_uids}:
+                            self._failures.pop(plan, None)
             except (WriteFailedError, OSError) as exc:  # the reports could not be written: again later, however long it takes
                 self._retry_later(uid, exc)
             except Exception:  # noqa: BLE001 - a failing check must not stop the listener
@@ -180,6 +212,7 @@ class ArrivalWorker:
             finally:
                 with self._condition:
                     self._current = None
+                    self._current_plans = ()
 
     def _retry_later(self, uid: str, exc: Exception) -> None:
         if isinstance(exc, OSError):

@@ -48,7 +48,8 @@ from rtcheck.dicom.io import read_received_dataset
 from rtcheck.errors import InputError, ListenerError, UnsafeIdentifierError
 from rtcheck.files import TEMP_PREFIX, atomic_write, remove_stale_temp_files
 from rtcheck.net.arrivals import ArrivalWorker
-from rtcheck.net.catalog import Catalog, describe_instance
+from rtcheck.net.catalog import Catalog, CheckUnit, describe_instance
+from rtcheck.net.courses import CourseRule
 from rtcheck.net.gate import DEFAULT_LIMITS, ConnectionGate, ConnectionLimits
 from rtcheck.net.instances import InstanceIndex, identity_of
 from rtcheck.net.logs import log_event
@@ -108,6 +109,8 @@ class ListenerConfig:
     max_associations: int = 32
     # Called with each result and its HTML report's path ("" when none) once the reports are written (listen --db).
     on_result: Callable[[CheckResult, str], None] | None = None
+    # listen --sum: the plans of one course (rtcheck.net.courses) are checked as one; the arm must have phases.
+    sum_plans: bool = False
 
 
 @dataclass
@@ -129,7 +132,8 @@ class Listener:
         self._write_lock = threading.Lock()
         self._abandon = threading.Event()
         checker = PlanChecker(config.protocol, config.arm, self._write_lock, self._abandon, html=config.html, on_result=config.on_result)
-        self.worker = ArrivalWorker(self.catalog, checker, config.settle_s, prepare=checker.prepare)
+        self.courses = CourseRule(config.protocol.course_phases(config.arm), config.arm) if config.sum_plans else None
+        self.worker = ArrivalWorker(self.catalog, checker, config.settle_s, prepare=checker.prepare, resolve=self._unit_of)
         self.worker.on_status(lambda states: write_status(self.store, states))
         self._stopping = False
         self._in_flight = 0
@@ -185,11 +189,12 @@ class Listener:
         self.worker.start()  # after the bind: a listener that cannot serve checks nothing
         allowed = ",".join(self.config.allowed_calling_aes) or "any"
         limits = self.config.limits
+        grouping: dict[str, Any] = {"sum": "courses"} if self.courses is not None else {}
         log_event(
             LOG, logging.INFO, "listening", address=f"{self.config.bind}:{self.config.port}", ae_title=self.config.ae_title,
             allow_ae=allowed, store=self.store, settle_s=self.config.settle_s, arm=self.config.arm,
             request_timeout_s=limits.request_timeout_s, max_per_address=limits.max_per_address,
-            max_connections=limits.max_connections,
+            max_connections=limits.max_connections, **grouping,
         )
 
     def stop(self) -> bool:
@@ -269,6 +274,12 @@ class Listener:
         finally:
             self._write_lock.release()
 
+    def _unit_of(self, plan_uid: str) -> CheckUnit | None:
+        """What is checked when a stored plan settles: its set, or with ``--sum`` its course."""
+        if self.courses is not None:
+            return self.courses.unit_of(self.catalog, plan_uid)
+        return self.catalog.plan_files(plan_uid)
+
     def _resume(self) -> None:
         """Catalogue DIR and schedule the plans whose reports are missing or older than their files."""
         scanned = 0
@@ -283,7 +294,7 @@ class Listener:
             self.catalog.add(instance)
         waiting = []
         for plan in self.catalog.plans():
-            files = self.catalog.plan_files(plan.sop_instance_uid)
+            files = self._unit_of(plan.sop_instance_uid)
             if files is not None and not has_current_report(files):
                 waiting.append(plan.sop_instance_uid)
         self.worker.arrived(waiting)

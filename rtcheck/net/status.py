@@ -7,7 +7,8 @@ reads it and scans DIR itself, so it also answers when no listener runs: each
 plan whose JSON report is missing or older than its files is listed with the
 listener's reason (settling, checking, waiting for an object, reports not
 written and retried) or, when the listener has none, what the set lacks or
-``unchecked``.
+``unchecked``.  A plan counts as reported when its own report is current or,
+checked as part of a course (``listen --sum``), its course's report is.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pydicom.dataset import Dataset
 
 from rtcheck.errors import InputError, UnsafeIdentifierError
 from rtcheck.net.arrivals import PlanState
-from rtcheck.net.catalog import Catalog, describe_instance
+from rtcheck.dicom.references import group_courses
+from rtcheck.net.catalog import Catalog, CourseFiles, PlanFiles, describe_instance
 from rtcheck.net.logs import log_event
 from rtcheck.net.reports import has_current_report
 from rtcheck.files import TEMP_PREFIX, atomic_write
@@ -94,10 +96,11 @@ def store_status(store: Path) -> tuple[list[PendingSet], bool]:
     catalog = Catalog()
     for path, _uid, ds in scan_store(store):
         catalog.add(describe_instance(ds, path))
+    in_reported_course = _reported_in_courses(catalog)
     pending = []
     for plan in sorted(catalog.plans(), key=lambda p: p.sop_instance_uid):
         files = catalog.plan_files(plan.sop_instance_uid)
-        if files is None or has_current_report(files):
+        if files is None or has_current_report(files) or plan.sop_instance_uid in in_reported_course:
             continue
         known = listener_states.get(plan.sop_instance_uid) if running else None
         if known is not None:
@@ -108,6 +111,16 @@ def store_status(store: Path) -> tuple[list[PendingSet], bool]:
             why = "complete, not checked yet" + ("" if running else " (no listener running on this folder)")
             pending.append(PendingSet(plan.sop_instance_uid, plan.path, "unchecked", why, 0, "scan"))
     return pending, running
+
+
+def _reported_in_courses(catalog: Catalog) -> set[str]:
+    """The plans of the courses (as ``listen --sum`` groups them) that have a current course report."""
+    reported: set[str] = set()
+    for group in group_courses(catalog.linking().sets):
+        course = CourseFiles(tuple(PlanFiles.of(linked) for linked in group.sets))
+        if len(course.sets) > 1 and has_current_report(course):
+            reported.update(course.plan_uids)
+    return reported
 
 
 def _listener_states(store: Path) -> tuple[dict[str, PlanState], bool]:

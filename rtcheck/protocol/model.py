@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtcheck.codes import CodedWord
-from rtcheck.errors import NoRadiotherapyError, UnknownArmError
+from rtcheck.errors import NoRadiotherapyError, SelectionError, UnknownArmError
 from rtcheck.metrics.grammar import Metric
 from rtcheck.protocol.plan_rules import PlanRule
 from rtcheck.radiobiology.recovery import RecoveryCredit
@@ -295,6 +295,17 @@ class Protocol:
             self.radiotherapy_arm(arm_id)
         elif not self.radiotherapy:
             self.radiotherapy_arm(next(iter(self.arms)))
+
+    def course_phases(self, arm_id: str) -> frozenset[int]:
+        """The numbers of phases of arm ``arm_id``'s course (``auto``: of every arm with phases), for grouping
+        phase plans into courses (``batch --sum``, ``listen --sum``); SelectionError when no such arm has phases."""
+        arms = self.arms.values() if arm_id == "auto" else [self.arm(arm_id)]
+        phases = frozenset(len(a.phases) for a in arms if a.phases)
+        if not phases:
+            which = f"no arm of {self.id} has" if arm_id == "auto" else f"arm {arm_id} of {self.id} has no"
+            raise SelectionError(f"--sum: {which} phases; plans are grouped into courses only for an arm whose "
+                                 "protocol declares phases")
+        return phases
 
     def radiotherapy_arm(self, arm_id: str) -> Arm:
         """The arm a plan is checked against; NoRadiotherapyError when it gives no radiotherapy."""
