@@ -39,7 +39,7 @@ class Criterion:
     structure: str
     metric: str
     unit: str
-    required: bool
+    required: bool  # whether the check counts towards the verdict (the check document's "counts")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def graded_checks(document: dict[str, Any] | list[dict[str, Any]]) -> Iterator[G
         for check in plan.get("checks", []):
             yield GradedCheck(
                 protocol=protocol.get("id", ""), arm=protocol.get("arm", ""), id=check["id"], kind=check["kind"],
-                structure=check["structure"], metric=check["metric"], unit=check["unit"], required=bool(check.get("required", True)),
+                structure=check["structure"], metric=check["metric"], unit=check["unit"], required=bool(check.get("counts", check.get("required", True))),
                 per_protocol=check["per_protocol"], variation_acceptable=check.get("variation_acceptable"),
                 status=check["status"], value=check.get("value"),
             )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rtcheck.codes import CodedWord
+from rtcheck.protocol.model import ConstraintKind
 
 if TYPE_CHECKING:
     from rtcheck.dicom.summation import DoseComparison
@@ -20,7 +21,7 @@ __all__ = [
 
 
 class Status(str, enum.Enum):
-    """The verdict of a check, and of a plan (its required checks' worst)."""
+    """The verdict of a check, and of a plan (the worst of the checks that count)."""
 
     PER_PROTOCOL = "per_protocol"
     VARIATION_ACCEPTABLE = "variation_acceptable"
@@ -75,7 +76,10 @@ class CheckOutcome:
     variation_acceptable: str | None
     status: Status
     message: str
-    required: bool = True
+    # The protocol's kind of the check; ``counts``: whether it makes the plan's verdict (a required
+    # check always does, a graded-if-contoured one when its structure is contoured, an informational never).
+    constraint_kind: ConstraintKind = ConstraintKind.REQUIRED
+    counts: bool = True
     source: str = ""
     # Where the check lies on its structure's DVH, for plots (DVH checks with a value only).
     marker: DvhMarker | None = None
@@ -166,7 +170,12 @@ class CheckResult:
 
     @property
     def verdict(self) -> Status:
-        return worst([c.status for c in self.checks if c.required])
+        return worst([c.status for c in self.checks if c.counts])
+
+    @property
+    def counted(self) -> list[CheckOutcome]:
+        """The checks that make the verdict."""
+        return [c for c in self.checks if c.counts]
 
 
 @dataclass

@@ -42,9 +42,10 @@ def _case() -> Case:
 
 
 def _protocol_document() -> dict:
+    # The node is no organ at risk (role other): the contour completeness rule, for organs, does not apply in this uniform dose.
     return {
         "schema": "rtcheck.protocol/1", "id": "ct-slices-test", "title": "CT slices test", "source": {"notes": "test"},
-        "structures": {"PTV": {"role": "target", "aliases": ["PTV"]}, "Node": {"role": "oar", "aliases": ["Node"]}},
+        "structures": {"PTV": {"role": "target", "aliases": ["PTV"]}, "Node": {"role": "other", "aliases": ["Node"]}},
         "arms": {"a": {"title": "A", "prescriptions": [
             {"target": "PTV", "total_dose_gy": 50.4, "fractions": 28, "dose_per_fraction_gy": 1.8, "source": "test"}],
             "constraints": [{"id": "node-volume", "structure": "Node", "metric": "V0Gy[cc]", "per_protocol": "<= 100 cc", "source": "test"}]}},

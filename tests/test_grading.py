@@ -16,6 +16,7 @@ from rtcheck.api import check_paths, dvh_statistics
 from rtcheck.dvh import shape_key
 from rtcheck.grading import CheckOptions, CheckSpec
 from rtcheck.radiobiology.reirradiation import PriorCourse
+from rtcheck.protocol.model import ConstraintKind
 from rtcheck.results import CheckKind, DvhMarker, MarkerAxis, Status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,14 +26,14 @@ REIRRADIATION = ROOT / "sample_plans" / "reirradiation-cord-cumulative"
 def test_the_builder_states_a_check_once_and_grades_or_declines_it():
     spec = CheckSpec(
         id="cord-max", kind=CheckKind.DVH, structure="SpinalCord", roi_name="Cord", metric="D0.03cc[Gy]", unit="Gy",
-        per_protocol="<= 45 Gy", variation_acceptable="<= 47 Gy", required=False, source="trial p. 12",
+        per_protocol="<= 45 Gy", variation_acceptable="<= 47 Gy", constraint_kind=ConstraintKind.INFORMATIONAL, source="trial p. 12",
     )
     marker = DvhMarker("SpinalCord", 44.0, 0.1, MarkerAxis.DOSE, {"per_protocol": 45.0})
     graded = spec.graded(44.0, Status.PER_PROTOCOL, "matched by name", marker)
     declined = spec.not_evaluated("structure missing")
     for outcome in (graded, declined):
         stated = (outcome.id, outcome.kind, outcome.structure, outcome.roi_name, outcome.metric, outcome.unit,
-                  outcome.per_protocol, outcome.variation_acceptable, outcome.required, outcome.source)
+                  outcome.per_protocol, outcome.variation_acceptable, outcome.counts, outcome.source)
         assert stated == ("cord-max", CheckKind.DVH, "SpinalCord", "Cord", "D0.03cc[Gy]", "Gy", "<= 45 Gy", "<= 47 Gy", False, "trial p. 12")
     assert (graded.value, graded.status, graded.message, graded.marker) == (44.0, Status.PER_PROTOCOL, "matched by name", marker)
     assert (declined.value, declined.status, declined.message, declined.marker) == (None, Status.NOT_EVALUATED, "structure missing", None)

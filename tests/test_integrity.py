@@ -257,8 +257,8 @@ def test_if_present_and_informational_rules_do_not_count_when_absent(tmp_path):
     protocol = parse_protocol(_protocol(rules), "test")
     Case([s for s in _shapes() if s.name not in ("Lung_L", "Lung_R")], dose=lambda x, y, z: 50.0 + 0 * x).write(tmp_path)
     result, checks = _check(tmp_path, protocol)
-    assert checks["hetero"].status is Status.NOT_EVALUATED and not checks["hetero"].required
-    assert checks["side.Lung_L"].status is Status.NOT_EVALUATED and not checks["side.Lung_L"].required
+    assert checks["hetero"].status is Status.NOT_EVALUATED and not checks["hetero"].counts
+    assert checks["side.Lung_L"].status is Status.NOT_EVALUATED and not checks["side.Lung_L"].counts
     assert result.verdict is Status.PER_PROTOCOL
 
 
@@ -313,9 +313,9 @@ def _roi_contours(ds: Dataset, name: str) -> Dataset:
 def test_the_compliant_sample_meets_the_seed_protocols_plan_rules(tmp_path):
     result, checks = _check(COMPLIANT, "escc-induction-icrt-ccrt", "cr-pr")
     assert result.verdict is Status.PER_PROTOCOL
-    counted = [c for c in checks.values() if c.required]
+    counted = [c for c in checks.values() if c.counts]
     assert counted and all(c.status is Status.PER_PROTOCOL for c in counted)
-    assert checks["dose-grid"].status is Status.VARIATION_ACCEPTABLE and not checks["dose-grid"].required  # 4 mm, an rtcheck default
+    assert checks["dose-grid"].status is Status.VARIATION_ACCEPTABLE and not checks["dose-grid"].counts  # 4 mm, an rtcheck default
 
 
 def _move_gtv(ds: Dataset) -> None:
@@ -363,7 +363,7 @@ def test_a_mutated_copy_of_the_compliant_sample_per_rule(tmp_path, file, change,
     _edit(folder / file, change)
     result, checks = _check(folder, "escc-induction-icrt-ccrt", "cr-pr")
     assert checks[check_id].status is status, checks[check_id].message
-    if checks[check_id].required and status is Status.DEVIATION_UNACCEPTABLE:
+    if checks[check_id].counts and status is Status.DEVIATION_UNACCEPTABLE:
         assert result.verdict is Status.DEVIATION_UNACCEPTABLE
 
 
@@ -420,7 +420,7 @@ def test_real_raystation_srs_reads_its_beams(external_dir):
     assert checks["isocentres"].value == 3 and "9 setup beam(s)" in checks["isocentres"].message
     assert checks["technique"].status is Status.PER_PROTOCOL and checks["technique"].message.startswith("IMRT")
     assert checks["grid"].value == pytest.approx(3.0)
-    assert checks["hetero"].status is Status.NOT_EVALUATED and not checks["hetero"].required
+    assert checks["hetero"].status is Status.NOT_EVALUATED and not checks["hetero"].counts
     for i in range(3):
         assert checks[f"contains-{i}"].status is Status.PER_PROTOCOL, checks[f"contains-{i}"].message
 

@@ -40,13 +40,15 @@ def test_junit_mirrors_the_checks_of_every_plan(tmp_path):
         assert len(cases) == len(document["checks"]) == int(suite.get("tests"))
         for case, check in zip(cases, document["checks"]):
             assert case.get("name").startswith(check["id"] + " ")
-            failure, error = case.find("failure"), case.find("error")
-            assert (failure is not None) == (check["status"] == "deviation_unacceptable")
-            assert (error is not None) == (check["status"] == "not_evaluated")
+            failure, error, skipped = case.find("failure"), case.find("error"), case.find("skipped")
+            # Failures and errors are exactly the checks that make the verdict; the others are skipped.
+            assert (failure is not None) == (check["status"] == "deviation_unacceptable" and check["counts"])
+            assert (error is not None) == (check["status"] == "not_evaluated" and check["counts"])
+            assert (skipped is not None) == (not check["counts"])
             if check["status"] == "variation_acceptable":
                 assert f"variation:{check['id']}" in properties
-        assert int(suite.get("failures")) == sum(c["status"] == "deviation_unacceptable" for c in document["checks"])
-        assert int(suite.get("errors")) == sum(c["status"] == "not_evaluated" for c in document["checks"])
+        assert int(suite.get("failures")) == sum(c["status"] == "deviation_unacceptable" and c["counts"] for c in document["checks"])
+        assert int(suite.get("errors")) == sum(c["status"] == "not_evaluated" and c["counts"] for c in document["checks"])
     assert root.get("failures") == str(sum(int(s.get("failures")) for s in suites))
     # The lung V20 deviation of the second set is a failure naming its value and threshold.
     failing = [c for c in suites[1].findall("testcase") if c.find("failure") is not None]

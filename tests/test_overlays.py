@@ -15,6 +15,7 @@ from cli_helpers import rtcheck
 from rtcheck.api import check_paths
 from rtcheck.errors import ProtocolError
 from rtcheck.protocol import find_protocol, load_protocol_file
+from rtcheck.protocol.model import ConstraintKind
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_plans"
@@ -99,7 +100,8 @@ def test_show_prints_the_merged_protocol_and_where_each_value_came_from(tmp_path
     assert f"  Heart [oar, TG-263 Heart] <- HEART_SITE [aliases from {overlay}]" in lines
     assert any(line.startswith("  Esophagus [oar") and line.endswith(f"[from {overlay}]") for line in lines)
     assert f"  cord-max: SpinalCord D0.03cc[Gy] <= 40 Gy [per_protocol, source from {overlay}]" in lines
-    assert f"  esophagus-mean: Esophagus Mean[Gy] <= 34 Gy [from {overlay}]" in lines
+    # An organ's constraint without a kind is graded if contoured, and says so.
+    assert f"  esophagus-mean: Esophagus Mean[Gy] <= 34 Gy [graded-if-contoured] [from {overlay}]" in lines
     assert "  lungs-v20: Lungs V20Gy[%] < 25 %; variation <= 35 %" in lines  # unchanged: no mark
     # The per-arm change applies to its arm only.
     heart = [line for line in lines if line.startswith("  heart-mean:")]
@@ -190,7 +192,7 @@ def test_cycles_are_refused(tmp_path, monkeypatch):
         ({"constraints": {"lungs-v20": {"per_protocol": "< 10 Gy", "source": "s"}}}, "constraints.lungs-v20 (lungs-v20).per_protocol", "output unit %"),
         ({"constraints": {"lungs-v20": {"per_protocol": "< 10 %"}}}, "constraints.lungs-v20", "missing key(s): source"),
         ({"constraints": {"lungs-v20": {"metric": "V30Gy[%]", "source": "s"}}}, "constraints.lungs-v20", "unknown key(s): metric"),
-        ({"constraints": {"cord-max": {"required": False, "source": "s"}}}, "constraints.cord-max.required", "needs a reason"),
+        ({"constraints": {"cord-max": {"kind": "informational", "source": "s"}}}, "constraints.cord-max.kind", "needs a reason"),
         ({"structures": {"Medulla": {"aliases": ["M"], "source": "s"}}}, "structures.Medulla", "unknown structure 'Medulla'"),
         ({"structures": {"Heart": {"aliases": "Heart", "source": "s"}}}, "structures.Heart.aliases", "list of ROI names"),
         ({"add_structures": {"Heart": {"aliases": ["H"]}}}, "add_structures.Heart", "already defines"),
@@ -226,10 +228,10 @@ def test_bad_overlay_entries_name_the_file_and_the_entry(tmp_path, body, entry, 
 
 
 def test_an_optional_constraint_needs_a_reason_and_says_it(tmp_path):
-    overlay = write_overlay(tmp_path, constraints={"cord-max": {"required": False, "reason": "cord assessed on the PRV", "source": "site QA"}})
+    overlay = write_overlay(tmp_path, constraints={"cord-max": {"kind": "informational", "reason": "cord assessed on the PRV", "source": "site QA"}})
     constraint = next(c for c in load_protocol_file(overlay).arm("cr-pr").constraints if c.id == "cord-max")
-    assert constraint.required is False
-    assert "optional at this site: cord assessed on the PRV" in constraint.source
+    assert constraint.kind is ConstraintKind.INFORMATIONAL
+    assert "informational at this site: cord assessed on the PRV" in constraint.source
     # Removing the band of a constraint is explicit (null), and traced.
     overlay = write_overlay(tmp_path, "band.yaml", constraints={"lungs-v20": {"variation_acceptable": None, "source": "no minor band here"}})
     protocol = load_protocol_file(overlay)

@@ -96,7 +96,7 @@ def test_a_phase_without_fraction_group_is_a_deviation(tmp_path):
     document = check_json(grouped_plan(tmp_path, [(25, 45.0)]), *SEQUENTIAL)
     checks = by_id(document)
     missing = checks["rx-phase2-missing"]
-    assert missing["status"] == "deviation_unacceptable" and missing["required"] and missing["value"] == 0
+    assert missing["status"] == "deviation_unacceptable" and missing["counts"] and missing["value"] == 0
     assert "phase 2 (boost): 5.4 Gy in 3 fx to PTV" in missing["message"] and "which the plan does not" in missing["message"]
     assert checks["rx-phase1-ptv-total-dose"]["status"] == "per_protocol"
     assert checks["rx-ptv-total-dose"]["status"] == "deviation_unacceptable"

@@ -120,7 +120,7 @@ def test_a_second_target_dose_reference_is_a_deviation(tmp_path):
     case.write(tmp_path)
     document = check_json(tmp_path, *CR_PR)
     unlisted = by_id(document)["rx-unlisted-prescription-2"]
-    assert unlisted["status"] == "deviation_unacceptable" and unlisted["required"]
+    assert unlisted["status"] == "deviation_unacceptable" and unlisted["counts"]
     assert unlisted["value"] == 60.0 and unlisted["unit"] == "Gy"
     assert "60 Gy in 28 fx to 'PTV_boost'" in unlisted["message"] and "arm cr-pr does not" in unlisted["message"]
     assert document["verdict"] == "deviation_unacceptable"

@@ -78,7 +78,7 @@ def _broken(tmp_path, mutate) -> Path:
         (lambda d: d["constraint_sets"]["organs-at-risk"][0].update(treshold=3), "constraint_sets.organs-at-risk[0]", "unknown key(s): treshold"),
         (lambda d: d["arms"]["cr-pr"]["prescriptions"][0].update(fractions=25), "arms.cr-pr.prescriptions[0]", "not the total 50.4 Gy"),
         (lambda d: d["arms"]["cr-pr"]["prescriptions"][0].update(fractions="28"), "arms.cr-pr.prescriptions[0].fractions", "positive whole number"),
-        (lambda d: d["arms"]["cr-pr"]["constraints"].append({"use": "nothing"}), "arms.cr-pr.constraints[3].use", "unknown constraint set"),
+        (lambda d: d["arms"]["cr-pr"]["constraints"].append({"use": "nothing"}), "arms.cr-pr.constraints[5].use", "unknown constraint set"),
         (lambda d: d["arms"]["cr-pr"]["constraints"].append({"use": "ptv-coverage"}), "arms.cr-pr.constraints", "appears twice"),
         (lambda d: d.update(schema="rtcheck.protocol/9"), "schema", "expected 'rtcheck.protocol/1'"),
         (lambda d: d["structures"]["Heart"].update(aliases=[]), "structures.Heart.aliases", "non-empty unless the structure is derived"),

@@ -31,7 +31,7 @@ def _import(fmt: str, data: bytes, name: str = "file") -> dict:
 
 def _constraints(doc: dict) -> list[tuple]:
     return [
-        (c["structure"], c["metric"], c["per_protocol"], c.get("variation_acceptable"), c["required"])
+        (c["structure"], c["metric"], c["per_protocol"], c.get("variation_acceptable"), c["kind"])
         for c in doc["arms"]["main"]["constraints"]
     ]
 
@@ -53,10 +53,10 @@ def test_pqm_rows_become_constraints_with_tiers_codes_and_priorities():
     doc = _import("pqm-csv", EXAMPLES["pqm-csv"].read_bytes(), "esophagus-pqm.csv")
     assert doc["structures"]["Lungs"] == {"role": "oar", "aliases": ["Lungs", "Lung_Total", "Total Lung"], "fma": 68877}
     rows = _constraints(doc)
-    assert rows[0] == ("Lungs", "V20Gy[%]", "< 25 %", "< 35 %", True)
-    assert rows[1] == ("Lungs", "Mean[cGy]", "<= 1900 cGy", None, True)
-    assert ("Stomach", "D100%[Gy]", "< 45 Gy", None, False) in rows  # priority 2
-    assert ("Liver", "CV3000cGy[cc]", ">= 700 cc", ">= 665 cc", False) in rows
+    assert rows[0] == ("Lungs", "V20Gy[%]", "< 25 %", "< 35 %", "required")
+    assert rows[1] == ("Lungs", "Mean[cGy]", "<= 1900 cGy", None, "required")
+    assert ("Stomach", "D100%[Gy]", "< 45 Gy", None, "informational") in rows  # priority 2
+    assert ("Liver", "CV3000cGy[cc]", ">= 700 cc", ">= 665 cc", "informational") in rows
     sources = [c["source"] for c in doc["arms"]["main"]["constraints"]]
     assert sources[0] == "esophagus-pqm.csv row 2"
 
@@ -87,8 +87,8 @@ def test_proknow_levels_map_onto_statuses_in_both_directions():
     doc = _import("proknow", EXAMPLES["proknow"].read_bytes(), "esophagus-proknow.json")
     rows = _constraints(doc)
     # IDEAL/GOOD (max 20, 25) per protocol, ACCEPTABLE/MARGINAL (to 35) variation, UNACCEPTABLE beyond.
-    assert rows[0] == ("Lungs", "V20Gy[%]", "<= 25 %", "<= 35 %", True)
-    assert rows[3] == ("PTV", "D95%[Gy]", ">= 47.88 Gy", ">= 45.36 Gy", True)
+    assert rows[0] == ("Lungs", "V20Gy[%]", "<= 25 %", "<= 35 %", "required")
+    assert rows[3] == ("PTV", "D95%[Gy]", ">= 47.88 Gy", ">= 45.36 Gy", "required")
     assert doc["source"]["not_imported"] == ["computed[4] (VOLUME of PTV): no objectives (displayed, never graded)"]
 
 
@@ -131,9 +131,9 @@ def test_plan_score_card_levels_units_and_comments():
     doc = _import("plan-score-card", EXAMPLES["plan-score-card"].read_bytes(), "card.json")
     rows = _constraints(doc)
     assert rows == [
-        ("Lungs", "V20Gy[%]", "<= 25 %", "<= 35 %", True),
-        ("SpinalCord", "D0.03cc[cGy]", "<= 4500 cGy", None, True),  # direction from the falling score
-        ("Heart", "Mean[Gy]", "<= 25 Gy", None, True),
+        ("Lungs", "V20Gy[%]", "<= 25 %", "<= 35 %", "required"),
+        ("SpinalCord", "D0.03cc[cGy]", "<= 4500 cGy", None, "required"),  # direction from the falling score
+        ("Heart", "Mean[Gy]", "<= 25 Gy", None, "required"),
     ]
     assert doc["arms"]["main"]["constraints"][0]["source"] == "card.json ScoreTemplates[0] (VolumeAtDose of Lungs): SCOPE1 QA grading"
     assert "DosePerFraction 1.8" in doc["source"]["notes"]
@@ -252,6 +252,9 @@ def test_seed_exported_and_reimported_grades_the_sample_plans_identically(fmt, s
         exported = export_protocol(seed, fmt, arm_id)
         reimported = parse_protocol(_import(fmt, exported.data, f"seed-{arm_id}{EXAMPLES[fmt].suffix}"), "reimported")
         rows, _ = absolute_constraints(seed, seed.arm(arm_id))
+        # A metric the format cannot compute (e.g. DC0.03cc in a Plan Score Card) is left out and said in the losses.
+        rows = [r for r in rows if not any(loss.startswith(f"constraint {r.constraint.id} (") and "computes it" in loss
+                                           for loss in exported.losses)]
         assert len(reimported.arm("main").constraints) == len(rows)
         result = check_paths([SAMPLES / folder], reimported, "main")[0]
         original = {c.id: c for c in expected.checks if c.kind == "dvh"}

@@ -139,7 +139,7 @@ def test_overlay_merge_errors_name_the_overlay_and_the_entry():
         (lambda d: d["arms"]["cr-pr"]["prescriptions"][0].update(dose_set_by="sponsor"), "arms.cr-pr.prescriptions[0].dose_set_by",
          "expected trial or site, got 'sponsor'"),
         (lambda d: d["arms"]["sd-pd"]["constraints"].append({"id": "x", "structure": "Heart", "metric": "Mean[Gy]", "per_protocol": "=< 3 Gy", "source": "s"}),
-         "arms.sd-pd.constraints[6] (x).per_protocol", "expected '<', '<=', '>' or '>='"),
+         "arms.sd-pd.constraints[20] (x).per_protocol", "expected '<', '<=', '>' or '>='"),
     ],
 )
 def test_validation_of_a_document_names_the_source_and_the_entry(mutate, entry, words):

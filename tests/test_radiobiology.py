@@ -368,8 +368,9 @@ ROIS = [RoiShape("PTV", radius_mm=10.0, interpreted_type="PTV"), CORD, RoiShape(
 
 
 def _reirradiation_case(tmp_path: Path, *, prior_z=(-30.0, 30.0), prior_frame: str | None = None) -> tuple[Path, Path]:
-    """Current course: uniform 30 Gy / 10 fx; prior: uniform 20 Gy on a 3 mm grid offset by 1.5 mm."""
-    current = Case(ROIS, dose=lambda x, y, z: np.full_like(x, 30.0), prescriptions=[("PTV", 30.0)], fractions=10)
+    """Current course: uniform 30 Gy / 10 fx over the contoured length (|z| <= 20 mm; none beyond, so the organs'
+    contours are complete where the dose is); prior: uniform 20 Gy on a 3 mm grid offset by 1.5 mm."""
+    current = Case(ROIS, dose=lambda x, y, z: np.where(np.abs(z) <= 20.0, 30.0, 0.0), prescriptions=[("PTV", 30.0)], fractions=10)
     current.write(tmp_path / "current")
     prior = Case(
         ROIS, dose=lambda x, y, z: np.full_like(x, 20.0), fractions=10,
@@ -472,14 +473,14 @@ def test_a_constraint_built_in_python_gets_the_alpha_beta_the_loader_would_give(
     from rtcheck.api import check_paths
     from rtcheck.metrics.grammar import parse_metric
     from rtcheck.protocol.library import find_protocol
-    from rtcheck.protocol.model import Constraint, Threshold
+    from rtcheck.protocol.model import Constraint, ConstraintKind, Threshold
 
     protocol = find_protocol("escc-induction-icrt-ccrt")
     arm = protocol.arm("sd-pd")
     ring = dataclasses.replace(protocol.structures["PTV-PGTV"], role="target")  # derived: PTV minus PGTV
     extra = Constraint(
         id="ring-eqd2-max", structure="PTV-PGTV", metric=parse_metric("Max[EQD2Gy]"),
-        per_protocol=Threshold("<=", 100.0, "Gy"), variation_acceptable=None, required=False, source="test",
+        per_protocol=Threshold("<=", 100.0, "Gy"), variation_acceptable=None, kind=ConstraintKind.INFORMATIONAL, source="test",
     )
     changed = dataclasses.replace(
         protocol,

@@ -102,7 +102,8 @@ def test_sign_off_needs_a_reason_per_failing_check_and_is_append_only(store, sam
     viewer = next(u for u in users.list_users(store) if u.username == "view")
     deviating = queries.load_check(store, ids["cr-pr-wrong-fractions"])
     failing = signoff.failing_items(deviating)
-    assert [i.criterion for i in failing] == ["rx-ptv-fractions", "rx-ptv-dose-per-fraction"]
+    # 50 Gy planned: the PTV near-minimum against the protocol's 50.4 Gy (92.3 %) also misses SCOPE1's 93 %.
+    assert [i.criterion for i in failing] == ["rx-ptv-fractions", "rx-ptv-dose-per-fraction", "ptv-near-min"]
     with pytest.raises(StoreError, match="missing for rx-ptv-dose-per-fraction"):
         signoff.sign_off(store, deviating.id, reviewer.id, Decision.ACCEPTED, "", {failing[0].id: "trial office agreed 25 fx"})
     with pytest.raises(StoreError, match="only an active reviewer"):
@@ -111,12 +112,14 @@ def test_sign_off_needs_a_reason_per_failing_check_and_is_append_only(store, sam
     with pytest.raises(StoreError, match="not in this plan"):
         signoff.sign_off(store, deviating.id, reviewer.id, Decision.REJECTED, "", {other.items[0].id: "x"})
     first = signoff.sign_off(store, deviating.id, reviewer.id, Decision.ACCEPTED, "re-planned elsewhere",
-                             {failing[0].id: "trial office agreed 25 fx", failing[1].id: "2 Gy/fx per amendment 3"})
+                             {failing[0].id: "trial office agreed 25 fx", failing[1].id: "2 Gy/fx per amendment 3",
+                              failing[2].id: "near-minimum of the 50 Gy plan"})
     assert signoff.sign_off(store, other.id, reviewer.id, Decision.ACCEPTED, "", {}) > first  # nothing failing: no reason needed
     rows = signoff.audit_rows(store)
     assert [(r.check_id, r.decision, r.criterion, r.reason) for r in rows] == [
         (deviating.id, "accepted", "rx-ptv-fractions", "trial office agreed 25 fx"),
         (deviating.id, "accepted", "rx-ptv-dose-per-fraction", "2 Gy/fx per amendment 3"),
+        (deviating.id, "accepted", "ptv-near-min", "near-minimum of the 50 Gy plan"),
         (other.id, "accepted", "", ""),
     ]
     assert rows[0].username == "rev" and rows[0].document_sha256 == deviating.document_sha256

@@ -23,7 +23,8 @@ CORD_Y_MM = 25.0
 def _dose(x, y, z):
     # Target 50.4 Gy; the cord at 30 Gy except a hot spot of 52 Gy on its planes z in [-2, 2] mm.
     target = 50.4 * (x**2 + y**2 <= 15.0**2)
-    cord = np.where((np.abs(y - CORD_Y_MM) <= 8.0) & (np.abs(z) <= 2.5), 52.0, 30.0) * (np.abs(y - CORD_Y_MM) <= 8.0)
+    # Over the cord's contoured length only (|z| <= 20 mm), so it is complete by the contour completeness rule.
+    cord = np.where((np.abs(y - CORD_Y_MM) <= 8.0) & (np.abs(z) <= 2.5), 52.0, 30.0) * (np.abs(y - CORD_Y_MM) <= 8.0) * (np.abs(z) <= 20.0)
     return np.maximum(target, cord)
 
 

@@ -49,12 +49,13 @@ def test_plan_and_dose_without_file_meta_are_read_whole(tmp_path, implicit_vr):
 
 # --------------------------------------------------------------------------- ROI names: no silent choice
 
-LUNGS = RoiShape("Lungs", centre_xy_mm=(0, 0), radius_mm=30, z_range_mm=(-20, 20))
+# Closed (tapering) ends, so the organ ends where it is drawn (rtcheck's contour completeness rule).
+LUNGS = RoiShape("Lungs", centre_xy_mm=(0, 0), radius_mm=30, z_range_mm=(-20, 20), profile=lambda z: max(0.0, 1.0 - (z / 21.0) ** 2) ** 0.5)
 
 
 def lung_case(*names: str) -> Case:
     rois = [RoiShape("PTV", radius_mm=10, z_range_mm=(-10, 10))] + [
-        RoiShape(name, centre_xy_mm=LUNGS.centre_xy_mm, radius_mm=LUNGS.radius_mm, z_range_mm=LUNGS.z_range_mm) for name in names
+        RoiShape(name, centre_xy_mm=LUNGS.centre_xy_mm, radius_mm=LUNGS.radius_mm, z_range_mm=LUNGS.z_range_mm, profile=LUNGS.profile) for name in names
     ]
     return Case(rois, dose=course)
 

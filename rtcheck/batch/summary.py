@@ -17,7 +17,7 @@ VERDICTS = ("per_protocol", "variation_acceptable", "not_evaluated", "deviation_
 
 @dataclass
 class SummaryRow:
-    """One plan set.  The counts are of *required* checks (those that make the verdict); None when not checked.
+    """One plan set.  The counts are of the checks that count (those that make the verdict); None when not checked.
 
     Report paths are relative to the output folder ("" when none was written).
     """

@@ -39,7 +39,7 @@ class BatchSettings:
 
 @dataclass
 class TaskResult:
-    """A task's outcome, small and picklable: counts of the required checks by status and the reports' text."""
+    """A task's outcome, small and picklable: counts of the checks that make the verdict, by status and the reports' text."""
 
     key: str
     arm: str = ""
@@ -80,7 +80,7 @@ def check_plan_files(plan_set: PlanSetFiles, settings: BatchSettings) -> TaskRes
     except Exception as exc:  # noqa: BLE001 - one set's bug must not stop the batch
         return failed(plan_set, _internal(exc), internal=True)
     results = [result]
-    required = [c.status for c in result.checks if c.required]
+    required = [c.status for c in result.counted]
     outcome = TaskResult(
         key=plan_set.key,
         arm=result.arm,

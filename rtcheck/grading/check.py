@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from rtcheck.dicom.planset import PlanSet
 from rtcheck.dvh import Combination, DoseVolumeHistogram, shape_key
 from rtcheck.grading.biology import BiologicalEvaluation
+from rtcheck.grading.completeness import incomplete_contour
 from rtcheck.grading.constraints import constraint_outcome
 from rtcheck.grading.dvh_cache import DvhCache, unusable_reason
 from rtcheck.grading.integrity import integrity_checks
@@ -20,11 +21,13 @@ from rtcheck.grading.site_prescription import site_dose_notes
 from rtcheck.grading.tps import compare_check_with_tps
 from rtcheck.metrics.evaluate import MetricContext
 from rtcheck.protocol.matching import resolve_structure
-from rtcheck.protocol.model import Protocol
+from rtcheck.protocol.model import Protocol, Role
 from rtcheck.protocol.overlay import overlay_notes
 from rtcheck.results import CheckOutcome, CheckResult, StructureSummary, TargetSummary
 
 __all__ = ["check_plan_set"]
+
+_TARGET_TYPES = {"PTV", "CTV", "GTV"}
 
 
 def check_plan_set(
@@ -63,11 +66,22 @@ def check_plan_set(
     summaries: list[StructureSummary] = []
     dvhs_by_roi: dict[int, DoseVolumeHistogram] = {}
     summarised: set[object] = set()
+    levels = [rx.total_dose_gy for rx in arm.prescriptions if rx.total_dose_gy] + list(site_doses.values())
+    top_rx_gy = max(levels) if levels else None
     for name in dict.fromkeys(c.structure for c in arm.constraints if graded_dvh):
         shape = matches[name].shape
         if shape is None:
             continue
         error = unusable_reason(shape)
+        if error is None and top_rx_gy and protocol.structures[name].role is Role.OAR:
+            # An organ cut short where the dose is still high: its DVH is not the organ's.
+            error = next(
+                (why for roi in (shape.rois() if isinstance(shape, Combination) else [shape])
+                 # RTROIInterpretedType (PS3.3 C.8.8.8): a target operand of a derived organ (Stomach - PTV) is no organ.
+                 if roi.interpreted_type.upper() not in _TARGET_TYPES
+                 and (why := incomplete_contour(roi, plan_set.dose, top_rx_gy)) is not None),
+                None,
+            )
         if error is not None:
             dvh_errors[name] = error
             continue

@@ -69,7 +69,7 @@ def constraint_spec(constraint: Constraint, match: StructureMatch) -> CheckSpec:
         unit=constraint.metric.output_unit,
         per_protocol=str(constraint.per_protocol),
         variation_acceptable=str(constraint.variation_acceptable) if constraint.variation_acceptable else None,
-        required=constraint.required,
+        constraint_kind=constraint.kind,
         source=constraint.source,
     )
 
@@ -83,7 +83,7 @@ def constraint_outcome(
     (no protocol dose), which a % of that target's prescription refers to."""
     spec = constraint_spec(constraint, match)
     if not match.found:
-        return spec.not_evaluated(f"structure missing: {match.reason}")
+        return spec.not_contoured(f"structure missing: {match.reason}", unresolved=match.unresolved)
     dvh = context.dvhs.get(constraint.structure)
     if dvh is None:
         return spec.not_evaluated(dvh_error or "no DVH")

@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtcheck.grading.outcome import CheckSpec
+from rtcheck.protocol.model import ConstraintKind
 from rtcheck.protocol.plan_rules import Counts, OnFailure, PlanRule
 from rtcheck.results import CheckKind, CheckOutcome, Status
 
 __all__ = ["IntegritySpec", "rule_spec"]
+
+# A plan rule's Counts is the constraint kind of its outcome (if_present: graded when the information is there).
+_KIND = {Counts.REQUIRED: ConstraintKind.REQUIRED, Counts.IF_PRESENT: ConstraintKind.IF_CONTOURED, Counts.INFORMATIONAL: ConstraintKind.INFORMATIONAL}
 
 
 @dataclass(frozen=True)
@@ -22,8 +26,9 @@ class IntegritySpec:
     on_failure: OnFailure = OnFailure.DEVIATION
 
     def _counted(self, outcome: CheckOutcome, evaluated: bool) -> CheckOutcome:
-        outcome.required = self.counts is Counts.REQUIRED or (self.counts is Counts.IF_PRESENT and evaluated)
-        if not outcome.required and self.counts is Counts.INFORMATIONAL:
+        outcome.constraint_kind = _KIND[self.counts]
+        outcome.counts = self.counts is Counts.REQUIRED or (self.counts is Counts.IF_PRESENT and evaluated)
+        if not outcome.counts and self.counts is Counts.INFORMATIONAL:
             outcome.message += " (informational: does not count towards the verdict)"
         return outcome
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rtcheck.protocol.model import ConstraintKind
 from rtcheck.results import CheckKind, CheckOutcome, DvhMarker, Status
 
 __all__ = ["CheckSpec"]
@@ -22,7 +23,7 @@ class CheckSpec:
     unit: str
     per_protocol: str
     variation_acceptable: str | None
-    required: bool = True
+    constraint_kind: ConstraintKind = ConstraintKind.REQUIRED
     source: str = ""
 
     def graded(self, value: float, status: Status, message: str, marker: DvhMarker | None = None) -> CheckOutcome:
@@ -33,9 +34,18 @@ class CheckSpec:
         """The outcome of a check that could not be made, saying why."""
         return self._outcome(None, Status.NOT_EVALUATED, reason, None)
 
+    def not_contoured(self, reason: str, *, unresolved: bool = False) -> CheckOutcome:
+        """A check whose structure was not found: not evaluated, and counting when the check is required or
+        the structure is there but ``unresolved`` (ambiguous); a graded-if-contoured check whose structure is
+        not contoured gives a note, not a verdict."""
+        out = self._outcome(None, Status.NOT_EVALUATED, reason, None)
+        out.counts = self.constraint_kind is ConstraintKind.REQUIRED or (unresolved and out.counts)
+        return out
+
     def _outcome(self, value: float | None, status: Status, message: str, marker: DvhMarker | None) -> CheckOutcome:
         return CheckOutcome(
             id=self.id, kind=self.kind, structure=self.structure, roi_name=self.roi_name, metric=self.metric,
             value=value, unit=self.unit, per_protocol=self.per_protocol, variation_acceptable=self.variation_acceptable,
-            status=status, message=message, required=self.required, source=self.source, marker=marker,
+            status=status, message=message, constraint_kind=self.constraint_kind,
+            counts=self.constraint_kind is not ConstraintKind.INFORMATIONAL, source=self.source, marker=marker,
         )

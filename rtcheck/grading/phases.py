@@ -107,7 +107,7 @@ def _phase_view(part: PlanPart) -> list[TargetPrescription]:
 def _unlisted(check_id: str, unit: str, value: float, message: str, arm: Arm) -> CheckOutcome:
     spec = CheckSpec(
         id=check_id, kind=CheckKind.PRESCRIPTION, structure="", roi_name=None, metric="not in the arm", unit=unit,
-        per_protocol=f"the phases of arm {arm.id}", variation_acceptable=None, required=True, source=_SOURCE,
+        per_protocol=f"the phases of arm {arm.id}", variation_acceptable=None, source=_SOURCE,
     )
     return spec.graded(value, Status.DEVIATION_UNACCEPTABLE, message)
 
@@ -163,7 +163,7 @@ def phase_checks(arm: Arm, plan: Plan, matches: dict[str, StructureMatch], proto
         spec = CheckSpec(
             id=f"rx-phase{phase.number}-missing", kind=CheckKind.PRESCRIPTION, structure=", ".join(rx.target for rx in phase.prescriptions),
             roi_name=None, metric="phase delivered", unit="fx", per_protocol=f"= {phase.fractions}", variation_acceptable=None,
-            required=True, source="; ".join(rx.source for rx in phase.prescriptions),
+            source="; ".join(rx.source for rx in phase.prescriptions),
         )
         checks.append(spec.graded(0.0, Status.DEVIATION_UNACCEPTABLE,
                                   f"arm {arm.id} prescribes {phase.label}: {phase.describe()}, which the plan does not: "

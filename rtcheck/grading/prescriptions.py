@@ -93,7 +93,7 @@ def prescription_checks(
                 per_protocol, var_text = f"{expected:g} Gy {band}", (f"{expected:g} Gy {variation}" if variation else None)
             spec = CheckSpec(
                 id=f"{id_prefix}{rx.target.lower()}-{suffix}", kind=CheckKind.PRESCRIPTION, structure=rx.target, roi_name=roi_name,
-                metric=label, unit=unit, per_protocol=per_protocol, variation_acceptable=var_text, required=True, source=rx.source,
+                metric=label, unit=unit, per_protocol=per_protocol, variation_acceptable=var_text, source=rx.source,
             )
             if target is None:
                 why = f"the plan has no readable prescription: {plan_gap}" if plan_gap else f"the plan has no prescription for {rx.target}"
@@ -163,7 +163,7 @@ def unlisted_checks(arm: Arm, plan: Plan, paired: dict[str, tuple[TargetPrescrip
     for part in unlisted_parts(arm, plan, paired):
         spec = CheckSpec(
             id=f"rx-unlisted-{part.suffix}", kind=CheckKind.PRESCRIPTION, structure="", roi_name=None, metric="not in the arm",
-            unit=part.unit, per_protocol=f"only the prescriptions of arm {arm.id}", variation_acceptable=None, required=True,
+            unit=part.unit, per_protocol=f"only the prescriptions of arm {arm.id}", variation_acceptable=None,
             source="rtcheck: a plan is checked whole; a part the arm does not describe is a deviation",
         )
         outcomes.append(spec.graded(part.value, Status.DEVIATION_UNACCEPTABLE, part.message))

@@ -45,7 +45,6 @@ def window_outcome(rx: Prescription, target: TargetPrescription | None, how: str
         unit="Gy",
         per_protocol=per_protocol,
         variation_acceptable=variation,
-        required=True,
         source=f"{rx.source}; window: {window.source}",
     )
     if target is None:

@@ -58,7 +58,7 @@ arms:
         metric: D0.03cc[Gy]        # TG-263 grammar: D95%[%], V20Gy[%], Mean[Gy], Max[Gy], D2cc[Gy]...
         per_protocol: "<= 45 Gy"   # operator, number, unit (the metric's output unit)
         variation_acceptable: "<= 48 Gy"   # optional, looser, same direction
-        required: true             # false: reported, does not change the verdict
+        kind: required             # or graded-if-contoured (organs' default), informational (never counts)
         source: PLACEHOLDER (section and table of the protocol)
 """
 

@@ -34,6 +34,9 @@ class StructureMatch:
     roi: Roi | None
     reason: str
     combination: Combination | None = None
+    # Not found although the structure set has a candidate (several ROIs match, or an explicit
+    # --map names an absent ROI): unlike a structure that is not contoured, this never excuses a check.
+    unresolved: bool = False
 
     @property
     def found(self) -> bool:
@@ -68,7 +71,8 @@ def resolve_structure(
     missing = [m for m in operands if not m.found]
     if missing:
         reasons = "; ".join(f"{m.structure}: {m.reason}" for m in missing)
-        return StructureMatch(name, None, f"{direct.reason}, and it cannot be derived as {spec.derived} ({reasons})")
+        unresolved = direct.unresolved or any(m.unresolved for m in missing)
+        return StructureMatch(name, None, f"{direct.reason}, and it cannot be derived as {spec.derived} ({reasons})", unresolved=unresolved)
     parts = tuple(m.shape for m in operands)
     label = _SYMBOLS[spec.derived.operation].join(
         f"({m.label})" if m.combination is not None else str(m.label) for m in operands
@@ -94,7 +98,7 @@ def match_structure(spec: StructureSpec, structure_set: StructureSet, override: 
     if override is not None:
         roi = structure_set.roi_by_name(override)
         if roi is None:
-            return StructureMatch(spec.name, None, f"mapped to ROI {override!r}, which the structure set does not contain")
+            return StructureMatch(spec.name, None, f"mapped to ROI {override!r}, which the structure set does not contain", unresolved=True)
         return StructureMatch(spec.name, roi, f"mapped explicitly to ROI {override!r}")
     candidates = [r for r in structure_set.rois if not excluded_from_evaluation(r.name)]
     if spec.fma_codes:
@@ -105,7 +109,10 @@ def match_structure(spec: StructureSpec, structure_set: StructureSet, override: 
             return StructureMatch(spec.name, roi, f"ROI {roi.name!r} matches by its code FMA {roi.identification_code[1]} (before any name)")  # type: ignore[index]
         if len(coded) > 1:
             listing = ", ".join(f"{r.name!r}" for r in coded)
-            return StructureMatch(spec.name, None, f"ambiguous: ROIs {listing} all carry FMA code(s) {', '.join(sorted(wanted))}; map one with --map {spec.name}=ROI")
+            return StructureMatch(
+                spec.name, None, f"ambiguous: ROIs {listing} all carry FMA code(s) {', '.join(sorted(wanted))}; map one with --map {spec.name}=ROI",
+                unresolved=True,
+            )
     names = list(dict.fromkeys((spec.name, spec.tg263, *spec.aliases)))
     keys = {normalise_name(n): n for n in reversed(names)}  # the first name giving each key
     hits = [r for r in candidates if normalise_name(r.name) in keys]
@@ -123,6 +130,7 @@ def match_structure(spec: StructureSpec, structure_set: StructureSet, override: 
         return StructureMatch(
             spec.name, None,
             f"ambiguous: ROIs {listing} all match {spec.name!r} or its aliases; choose one with --map {spec.name}=ROI",
+            unresolved=True,
         )
     aliases = f" or an alias ({', '.join(spec.aliases)})" if spec.aliases else ""
     return StructureMatch(spec.name, None, f"no ROI named {spec.name}{aliases}")

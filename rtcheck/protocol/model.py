@@ -37,6 +37,21 @@ class DoseSetBy(CodedWord):
     SITE = "site"
 
 
+class ConstraintKind(CodedWord):
+    """Whether a constraint makes the plan's verdict (``kind:``).
+
+    ``required``: always counts; a structure that cannot be found or evaluated makes it
+    (and the verdict) not evaluated.  ``graded-if-contoured``: counts when its structure is
+    contoured; a structure that is not contoured gives a note, not a verdict.  ``informational``:
+    reported, never counts.  Organs (role ``oar``) default to ``graded-if-contoured``, every
+    other structure to ``required``.
+    """
+
+    REQUIRED = "required"
+    IF_CONTOURED = "graded-if-contoured"
+    INFORMATIONAL = "informational"
+
+
 class Comparison(CodedWord):
     """The comparison of a one-sided threshold such as ``<= 20 Gy``."""
 
@@ -107,7 +122,7 @@ class Constraint:
     metric: Metric
     per_protocol: Threshold
     variation_acceptable: Threshold | None
-    required: bool
+    kind: ConstraintKind
     source: str
     relative_to: str | None = None
     max_outside_dose_grid_pct: float = 0.0

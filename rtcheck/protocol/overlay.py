@@ -7,7 +7,7 @@ constraints, site-set prescriptions, and may add structures and constraints
 validated like any protocol, and every value it set is recorded in
 ``Protocol.provenance`` (the base file provides everything else).
 
-An overlay cannot remove a constraint (it may make one optional, with a
+An overlay cannot remove a constraint (it may make one graded-if-contoured or informational, with a
 ``reason``), cannot give radiotherapy to an arm or protocol without it, and
 cannot change a dose the trial fixes (only its tolerance).  An overlay may
 extend another overlay; rtcheck.protocol.library finds the base and refuses a cycle.
@@ -29,7 +29,7 @@ from rtcheck.protocol.schema import OVERLAY_SCHEMA, Validator, parse_constraint,
 __all__ = ["merge_overlay", "overlay_extends", "overlay_notes"]
 
 # What an overlay may change in a constraint; its metric, structure and biology stay the base's.
-_CONSTRAINT_FIELDS = {"per_protocol", "variation_acceptable", "required", "max_outside_dose_grid_pct", "recovery_credit"}
+_CONSTRAINT_FIELDS = {"per_protocol", "variation_acceptable", "kind", "max_outside_dose_grid_pct", "recovery_credit"}
 _DOSE_FIELDS = {"total_dose_gy", "fractions", "dose_per_fraction_gy", "tolerance"}
 
 
@@ -185,10 +185,11 @@ def _override_constraints(
         item_entry = f"{entry}.{cid}"
         body = v.mapping(body, item_entry, required={"source"}, optional=_CONSTRAINT_FIELDS | {"reason"})
         source = v.text(body["source"], f"{item_entry}.source")
-        if body.get("required") is False and "reason" not in body:
-            raise v.fail(f"{item_entry}.required", "making a constraint optional needs a reason: (why the site does not grade it)")
-        if "reason" in body and body.get("required") is not False:
-            raise v.fail(f"{item_entry}.reason", "a reason goes with required: false")
+        weaker = body.get("kind") is not None and body.get("kind") != "required"
+        if weaker and "reason" not in body:
+            raise v.fail(f"{item_entry}.kind", f"making a constraint {body['kind']} needs a reason: (why the site does not always grade it)")
+        if "reason" in body and not weaker:
+            raise v.fail(f"{item_entry}.reason", "a reason goes with kind: graded-if-contoured or informational")
         targets = [a for a in arms if _arm_has(merged, a, cid)]
         if not targets:
             where = f"arm {arm_id}" if arm_id else "any arm"
@@ -207,7 +208,7 @@ def _override_constraints(
                     item.pop(key, None)  # e.g. variation_acceptable: null removes the band
                 else:
                     item[key] = body[key]
-            why = f"{source}" + (f"; optional at this site: {body['reason']}" if "reason" in body else "")
+            why = f"{source}" + (f"; {body['kind']} at this site: {body['reason']}" if "reason" in body else "")
             item["source"] = f"site overlay {origin}: {why} (base: {' '.join(str(item.get('source', '')).split())})"
             # Validated here so that an error points at the overlay's entry.
             parse_constraint(v, item, item_entry, specs)

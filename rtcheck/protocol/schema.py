@@ -19,6 +19,7 @@ from rtcheck.protocol.model import (
     Arm,
     Comparison,
     Constraint,
+    ConstraintKind,
     Derivation,
     DoseSetBy,
     Eqd2Window,
@@ -37,6 +38,7 @@ __all__ = [
     "SCHEMA",
     "Validator",
     "is_overlay",
+    "constraint_kind",
     "parse_constraint",
     "parse_prescription",
     "parse_protocol",
@@ -175,13 +177,27 @@ def _check_acyclic(v: Validator, name: str, specs: dict[str, StructureSpec], pat
         _check_acyclic(v, operand, specs, path + (name,))
 
 
+_KINDS = tuple(kind.value for kind in ConstraintKind)
+
+
+def constraint_kind(v: Validator, raw: Any, entry: str, spec: StructureSpec) -> ConstraintKind:
+    """``kind:`` of a constraint; absent: graded-if-contoured for an organ, required for anything else."""
+    if raw is None:
+        return ConstraintKind.IF_CONTOURED if spec.role is Role.OAR else ConstraintKind.REQUIRED
+    if raw not in _KINDS:
+        raise v.fail(entry, f"expected one of {', '.join(_KINDS)}, got {raw!r}")
+    return ConstraintKind(raw)
+
+
 def parse_constraint(v: Validator, raw: Any, entry: str, structures: Mapping[str, StructureSpec]) -> Constraint:
     """One constraint (``entry`` says where it stands, e.g. ``arms.cr-pr.constraints[3]``)."""
+    if isinstance(raw, dict) and "required" in raw:
+        raise v.fail(f"{entry}.required", f"required: true/false is replaced by kind: {' | '.join(_KINDS)}")
     body = v.mapping(
         raw,
         entry,
         required={"id", "structure", "metric", "per_protocol", "source"},
-        optional={"variation_acceptable", "required", "relative_to", "max_outside_dose_grid_pct", *BIOLOGY_KEYS},
+        optional={"variation_acceptable", "kind", "relative_to", "max_outside_dose_grid_pct", *BIOLOGY_KEYS},
     )
     cid = v.identifier(body["id"], f"{entry}.id")
     entry = f"{entry} ({cid})"
@@ -216,7 +232,7 @@ def parse_constraint(v: Validator, raw: Any, entry: str, structures: Mapping[str
         metric=metric,
         per_protocol=per_protocol,
         variation_acceptable=variation,
-        required=v.boolean(body.get("required", True), f"{entry}.required"),
+        kind=constraint_kind(v, body.get("kind"), f"{entry}.kind", structures[structure]),
         source=v.text(body["source"], f"{entry}.source"),
         relative_to=relative_to,
         max_outside_dose_grid_pct=outside,

@@ -19,7 +19,7 @@ import re
 from datetime import datetime, timezone
 
 from rtcheck import __version__
-from rtcheck.render.style import STATUS_STYLES, STATUS_WORDS
+from rtcheck.render.style import STATUS_STYLES, STATUS_WORDS, not_counted_note, tally
 from rtcheck.render.terminal import format_value
 from rtcheck.results import CheckOutcome, CheckResult, Status
 
@@ -116,14 +116,14 @@ def _date(value: str) -> str:
     return f"{value[:4]}-{value[4:6]}-{value[6:]}" if len(value) == 8 and value.isdigit() else value
 
 
-def _status_cell(status: Status, required: bool = True) -> str:
-    optional = "" if required else ' <span class="small">(optional)</span>'
+def _status_cell(status: Status, note: str = "") -> str:
+    optional = f' <span class="small">({note})</span>' if note else ""
     style = STATUS_STYLES[status]
     return f'<td class="status"><span class="symbol">{style.symbol}</span> {style.word}{optional}</td>'
 
 
-def _row(status: Status, cells: list[str], required: bool = True) -> str:
-    return f'<tr class="{STATUS_STYLES[status].css_class}">{_status_cell(status, required)}{"".join(cells)}</tr>'
+def _row(status: Status, cells: list[str], note: str = "") -> str:
+    return f'<tr class="{STATUS_STYLES[status].css_class}">{_status_cell(status, note)}{"".join(cells)}</tr>'
 
 
 def _value_cell(check: CheckOutcome, esc: _Redactor) -> str:
@@ -166,14 +166,10 @@ def _header(result: CheckResult, esc: _Redactor, anonymize: bool, generated_at: 
 
 
 def _verdict(result: CheckResult) -> str:
-    required = [c for c in result.checks if c.required]
-    counts = ", ".join(f"{sum(c.status is s for c in required)} {STATUS_WORDS[s].lower()}" for s in Status)
-    optional = len(result.checks) - len(required)
-    tally = f"required checks: {counts}" + (f"; {optional} optional" if optional else "")
     v = result.verdict
     return (
         f'<p><span class="verdict {STATUS_STYLES[v].css_class}">Verdict: {STATUS_STYLES[v].symbol} {STATUS_STYLES[v].word}</span></p>'
-        f'<p class="small">{html.escape(tally)}</p>'
+        f'<p class="small">{html.escape(tally(result))}</p>'
     )
 
 
@@ -221,7 +217,7 @@ def _check_table(checks: list[CheckOutcome], esc: _Redactor, *, prescription: bo
                     f"<td>{esc.text(c.per_protocol)}</td>",
                     f"<td>{esc.text(c.variation_acceptable or '-')}</td>",
                 ],
-                c.required,
+                not_counted_note(c),
             )
         )
     return head + "".join(rows) + "</tbody></table>"
@@ -233,7 +229,7 @@ def _not_evaluated(result: CheckResult, esc: _Redactor) -> str:
         return '<h2>Not evaluated</h2><p>Every check was evaluated.</p>'
     items = "".join(
         f"<li><strong>{esc.text(c.id)}</strong> ({esc.text(c.structure)} {esc.text(c.metric)}"
-        f"{'' if c.required else ', optional'}): {esc.text(c.message)}</li>"
+        f"{(', ' + note + ', not counted') if (note := not_counted_note(c)) else ''}): {esc.text(c.message)}</li>"
         for c in missing
     )
     return f'<h2>Not evaluated</h2><ul class="not-evaluated">{items}</ul>'

@@ -3,7 +3,10 @@
 A deviation is a ``<failure>``, a check that could not be evaluated an
 ``<error>``; a variation passes, marked by a property (on the testsuite, as
 ``variation:<check id>``, since the common JUnit schema allows properties
-there only) and by its text in ``<system-out>``.
+there only) and by its text in ``<system-out>``.  A check that does not make
+the verdict (informational, or graded-if-contoured on a structure that is not
+contoured) is ``<skipped>`` whatever its status, so that failures and errors
+are exactly the checks behind the verdict.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ import xml.etree.ElementTree as ET
 from rtcheck import __version__
 from collections.abc import Sequence
 
-from rtcheck.render.style import STATUS_STYLES, JunitElement
+from rtcheck.render.style import STATUS_STYLES, JunitElement, not_counted_note
 from rtcheck.render.terminal import format_value
 from rtcheck.results import CheckOutcome, CheckResult, Status
 
 
 def _count(checks: Sequence[CheckOutcome], element: JunitElement) -> int:
-    return sum(STATUS_STYLES[c.status].junit is element for c in checks)
+    return sum(c.counts and STATUS_STYLES[c.status].junit is element for c in checks)
 
 
 def _describe(check: CheckOutcome) -> str:
@@ -39,7 +42,7 @@ def _suite(result: CheckResult) -> ET.Element:
         tests=str(len(checks)),
         failures=str(failures),
         errors=str(errors),
-        skipped="0",
+        skipped=str(sum(not c.counts for c in checks)),
         time="0",
     )
     properties = ET.SubElement(suite, "properties")
@@ -61,13 +64,15 @@ def _suite(result: CheckResult) -> ET.Element:
         case = ET.SubElement(
             suite,
             "testcase",
-            name=f"{check.id} {check.metric}" + ("" if check.required else " (optional)"),
+            name=f"{check.id} {check.metric}" + (f" ({note})" if (note := not_counted_note(check)) else ""),
             classname=f"rtcheck.{result.protocol_id}.{result.arm}.{check.structure}",
             time="0",
         )
         text = _describe(check)
         style = STATUS_STYLES[check.status]
-        if style.junit is not None:
+        if not check.counts:
+            ET.SubElement(case, "skipped", message=f"{note}, not counted in the verdict: {style.phrase}")
+        elif style.junit is not None:
             # A failure names the check (its text says why); an error says why the check could not be evaluated.
             detail = check.id if style.junit is JunitElement.FAILURE else check.message
             ET.SubElement(case, style.junit.value, message=f"{style.phrase}: {detail}", type=check.status.value).text = text

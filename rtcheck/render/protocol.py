@@ -71,7 +71,7 @@ def protocol_document(protocol: Protocol) -> dict[str, Any]:
                         "metric": c.metric.text,
                         "per_protocol": str(c.per_protocol),
                         "variation_acceptable": str(c.variation_acceptable) if c.variation_acceptable else None,
-                        "required": c.required,
+                        "kind": c.kind.value,
                         "relative_to": c.relative_to,
                         "max_outside_dose_grid_pct": c.max_outside_dose_grid_pct,
                         "source": c.source,
@@ -126,7 +126,7 @@ def describe_protocol(protocol: Protocol) -> str:
             lines.append(f"      source: {' '.join(rx.source.split())}")
         for c in arm.constraints:
             variation = f"; variation {c.variation_acceptable}" if c.variation_acceptable else ""
-            optional = "" if c.required else " (optional)"
+            optional = "" if c.kind == "required" else f" [{c.kind}]"
             origin = _mark(protocol, f"arms.{arm.id}.constraints.{c.id}")
             cumulative = " [cumulative with the prior course]" if c.cumulative else ""
             lines.append(f"  {c.id}: {c.structure} {c.metric.text} {c.per_protocol}{variation}{optional}{cumulative}{origin}")

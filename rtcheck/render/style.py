@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 
-from rtcheck.results import Status
+from rtcheck.protocol.model import ConstraintKind
+from rtcheck.results import CheckOutcome, CheckResult, Status
 
-__all__ = ["STATUS_STYLES", "STATUS_WORDS", "JunitElement", "StatusStyle"]
+__all__ = ["STATUS_STYLES", "STATUS_WORDS", "JunitElement", "StatusStyle", "not_counted_note", "tally"]
 
 
 class JunitElement(str, Enum):
@@ -49,3 +50,20 @@ STATUS_STYLES: Mapping[Status, StatusStyle] = MappingProxyType({
 })
 
 STATUS_WORDS: Mapping[Status, str] = MappingProxyType({status: style.word for status, style in STATUS_STYLES.items()})
+
+
+def not_counted_note(check: CheckOutcome) -> str:
+    """Why a check does not make the verdict, as shown next to its status ("" when it counts)."""
+    if check.counts:
+        return ""
+    if check.constraint_kind is ConstraintKind.INFORMATIONAL:
+        return "informational"
+    return "not contoured"
+
+
+def tally(result: CheckResult) -> str:
+    """The counts behind the verdict, the same words in every report."""
+    counted = result.counted
+    counts = ", ".join(f"{sum(c.status is s for c in counted)} {STATUS_WORDS[s].lower()}" for s in Status)
+    rest = len(result.checks) - len(counted)
+    return f"checks that make the verdict: {counts}" + (f"; {rest} not counted (informational or not contoured)" if rest else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rtcheck import __version__
-from rtcheck.render.style import STATUS_WORDS
+from rtcheck.render.style import STATUS_WORDS, not_counted_note, tally
 from rtcheck.results import CheckResult, Status
 
 Painter = Callable[[str, Status], str]
@@ -52,7 +52,7 @@ def render_check(result: CheckResult, style: Painter | None = None) -> str:
         structure = c.structure + (f" ({c.roi_name})" if c.roi_name and c.roi_name != c.structure else "")
         rows.append(
             [
-                STATUS_WORDS[c.status] + ("" if c.required else " (optional)"),
+                STATUS_WORDS[c.status] + (f" ({note})" if (note := not_counted_note(c)) else ""),
                 c.id,
                 structure,
                 c.metric,
@@ -75,7 +75,7 @@ def render_check(result: CheckResult, style: Painter | None = None) -> str:
     not_evaluated = [c for c in result.checks if c.status is Status.NOT_EVALUATED]
     if not_evaluated:
         out += ["", "Not evaluated:"]
-        out += [f"  {c.id}: {c.message}" for c in not_evaluated]
+        out += [f"  {c.id}: " + (f"({note}, not counted) " if (note := not_counted_note(c)) else "") + c.message for c in not_evaluated]
     if result.tps_comparison:
         from rtcheck.dvh.tps import TOLERANCE_TEXT as TPS_TOLERANCE_TEXT
 
@@ -93,13 +93,7 @@ def render_check(result: CheckResult, style: Painter | None = None) -> str:
         out.append(f"  tolerance: {TPS_TOLERANCE_TEXT}")
     if result.notes:
         out += ["", "Notes:"] + [f"  {n}" for n in result.notes]
-    required = [c for c in result.checks if c.required]
-    counts = ", ".join(
-        f"{sum(c.status is status for c in required)} {STATUS_WORDS[status].lower()}" for status in Status
-    )
-    optional = len(result.checks) - len(required)
-    tally = f"required checks: {counts}" + (f"; {optional} optional" if optional else "")
-    out += ["", "Verdict: " + paint(STATUS_WORDS[result.verdict], result.verdict) + f"  ({tally})"]
+    out += ["", "Verdict: " + paint(STATUS_WORDS[result.verdict], result.verdict) + f"  ({tally(result)})"]
     return "\n".join(out)
 
 

@@ -69,7 +69,8 @@ def record_check(store: ResultStore, record: CheckRecord, origin: Origin, *, che
             position=n, criterion=c["id"], kind=c["kind"], structure=c["structure"], roi_name=c.get("roi_name"),
             metric=c["metric"], value=c.get("value"), unit=c.get("unit", ""), per_protocol=c.get("per_protocol", ""),
             variation_acceptable=c.get("variation_acceptable"), status=c["status"], message=c.get("message", ""),
-            required=bool(c.get("required", True)), source=c.get("source", ""), biology=c.get("biology"),
+            # The column keeps its name: whether the check makes the verdict (JSON "counts"; "required" before issue 13).
+            required=bool(c.get("counts", c.get("required", True))), source=c.get("source", ""), biology=c.get("biology"),
             physical_value=c.get("physical_value"), marker=markers[n],
         )
         for n, c in enumerate(document.get("checks", []))

@@ -21,7 +21,8 @@ __all__ = ["distribution_svg", "stored_dvh_svg", "trend_svg"]
 def _outcome(item: CheckItem) -> CheckOutcome:
     marker = DvhMarker(**json.loads(item.marker)) if item.marker else None
     return CheckOutcome(item.criterion, CheckKind(item.kind), item.structure, item.roi_name, item.metric, item.value, item.unit, item.per_protocol,
-                        item.variation_acceptable, Status(item.status), item.message, item.required, item.source, marker=marker,
+                        item.variation_acceptable, Status(item.status), item.message,
+                        counts=item.required, source=item.source, marker=marker,
                         biology=item.biology, physical_value=item.physical_value)
 
 

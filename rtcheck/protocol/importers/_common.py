@@ -102,7 +102,7 @@ class DocumentBuilder:
         per_protocol: float,
         variation: float | None,
         *,
-        required: bool,
+        kind: str,
         location: str,
         comment: str = "",
         variation_operator: str | None = None,
@@ -127,7 +127,7 @@ class DocumentBuilder:
         }
         if variation is not None:
             body["variation_acceptable"] = f"{variation_operator or operator} {number_text(variation)} {unit}"
-        body["required"] = required
+        body["kind"] = kind  # a ConstraintKind value: required | graded-if-contoured | informational
         body["source"] = f"{PurePath(self.file_name).name} {location}" + (f": {comment.strip()}" if comment.strip() else "")
         self.constraints.append(body)
 

@@ -141,7 +141,7 @@ def _template(template: Any, location: str, builder: DocumentBuilder) -> None:
     builder.structure(name, aliases, codes, location)
     builder.constraint(
         name, metric, "<=" if upper else ">=", acceptable, variation,
-        required=True, location=location, comment=str(template.get("MetricComment") or ""),
+        kind="required", location=location, comment=str(template.get("MetricComment") or ""),
     )
 
 
@@ -206,8 +206,8 @@ def export_plan_score_card(protocol: Protocol, arm_id: str | None = None) -> Exp
         })
         if len(r.structure.aliases) > 1 or len(r.structure.fma_codes) > 1:
             losses.append(f"structure {r.structure.name}: its aliases and further FMA codes are not written (one structure id and code)")
-        if not r.constraint.required:
-            losses.append(f"constraint {r.constraint.id}: written as graded (a score card has no optional metrics)")
+        if r.constraint.kind != "required":
+            losses.append(f"constraint {r.constraint.id}: {r.constraint.kind}, written as graded (a score card has no other kind)")
     losses.extend(operator_losses(rows, inclusive=True))
     highest = max((rx for rx in arm.prescriptions if rx.total_dose_gy is not None), key=lambda rx: rx.total_dose_gy or 0.0, default=None)
     document = {

@@ -9,8 +9,8 @@ One row per DVH objective, e.g. (the layout of LDClark/PlanCheck's ConstraintTem
 is the per-protocol limit (operator and number, in the objective's output unit);
 ``Variation`` the variation-acceptable limit (a number, same direction);
 ``Structure Codes`` and ``CodeAliases`` FMA IDs separated by ``|``; ``IDAliases``
-other names separated by ``|``.  ``Priority`` 1 is graded (``required: true``), 2
-is reported without counting (``required: false``, rtcheck's convention: PQM
+other names separated by ``|``.  ``Priority`` 1 is graded (``kind: required``), 2
+is reported without counting (``kind: informational``, rtcheck's convention: PQM
 files give priorities no documented meaning); others are refused.  ``Met`` and
 ``Achieved`` are results of an earlier evaluation and are not read.
 """
@@ -52,7 +52,7 @@ _COLUMNS = {
     "achieved": "result",
 }
 _REQUIRED = {"structure": "Structure IDs", "objective": "DVH Objective", "limit": "Evaluation Point"}
-_PRIORITY_REQUIRED = {"1": True, "2": False}
+_PRIORITY_REQUIRED = {"1": "required", "2": "informational"}
 HEADER = ["Structure IDs", "Structure Codes", "IDAliases", "CodeAliases", "DVH Objective", "Evaluation Point", "Variation", "Priority", "Met", "Achieved"]
 
 
@@ -119,7 +119,7 @@ def _row(cells: dict[str, str], builder: DocumentBuilder, location: str) -> None
             f"{location}, Priority",
             f"priority {priority!r}: rtcheck reads 1 (graded) and 2 (reported, not counted) only",
         )
-    builder.constraint(structure, metric, operator, value, variation, required=_PRIORITY_REQUIRED[priority], location=location)
+    builder.constraint(structure, metric, operator, value, variation, kind=_PRIORITY_REQUIRED[priority], location=location)
 
 
 def export_pqm(protocol: Protocol, arm_id: str | None = None) -> Exported:
@@ -140,10 +140,12 @@ def export_pqm(protocol: Protocol, arm_id: str | None = None) -> Exported:
             r.metric.text,
             f"{r.operator}{number_text(r.per_protocol)}",
             "" if r.variation is None else number_text(r.variation),
-            "1" if r.constraint.required else "2",
+            "2" if r.constraint.kind == "informational" else "1",
             "",
             "",
         ])
     losses.extend(operator_losses(rows, inclusive=False))
     losses.append("the constraints' ids and sources are not written: a PQM file has no column for them")
+    if any(r.constraint.kind == "graded-if-contoured" for r in rows):
+        losses.append("graded-if-contoured constraints are written as priority 1 (graded): a PQM file has no such kind")
     return Exported(out.getvalue().encode("utf-8"), losses)

@@ -117,7 +117,7 @@ def _item(item: Any, location: str, builder: DocumentBuilder, mapping: dict[str,
     structure = builder.structure(roi, [], [], location)
     builder.constraint(
         structure, metric, operator, per_protocol, variation[1] if variation else None,
-        required=True, location=location, variation_operator=variation[0] if variation else None,
+        kind="required", location=location, variation_operator=variation[0] if variation else None,
     )
 
 
@@ -218,6 +218,6 @@ def export_proknow(protocol: Protocol, arm_id: str | None = None) -> Exported:
     if not computed:
         raise ProtocolExportError(f"protocol {protocol.id} arm {arm.id}: no constraint has a ProKnow metric type ({'; '.join(losses)})")
     losses.extend(operator_losses(written, inclusive=True))
-    losses.append("the constraints' ids, sources and required flags are not written: a scorecard has no field for them")
+    losses.append("the constraints' ids, sources and kinds are not written: a scorecard has no field for them")
     document = {"name": f"{protocol.title} — {arm.title}", "computed": computed, "custom": []}
     return Exported((json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), sorted(set(losses), key=losses.index))
