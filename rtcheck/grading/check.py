@@ -5,6 +5,7 @@ Data flows one way: PlanSet (DICOM model) + Protocol -> DVHs -> metrics -> Check
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from rtcheck.dicom.planset import PlanSet
@@ -13,6 +14,7 @@ from rtcheck.grading.biology import BiologicalEvaluation
 from rtcheck.grading.completeness import incomplete_contour
 from rtcheck.grading.constraints import constraint_outcome
 from rtcheck.grading.dvh_cache import DvhCache, unusable_reason
+from rtcheck.grading.fractionation import eqd2_constraint, fractionation_decision
 from rtcheck.grading.integrity import integrity_checks
 from rtcheck.grading.options import CheckOptions, CheckSelection
 from rtcheck.grading.phases import phase_checks
@@ -23,7 +25,8 @@ from rtcheck.metrics.evaluate import MetricContext
 from rtcheck.protocol.matching import resolve_structure
 from rtcheck.protocol.model import Protocol, Role
 from rtcheck.protocol.overlay import overlay_notes
-from rtcheck.results import CheckOutcome, CheckResult, StructureSummary, TargetSummary
+from rtcheck.radiobiology.alpha_beta import structure_alpha_beta_gy
+from rtcheck.results import CheckOutcome, CheckResult, Status, StructureSummary, TargetSummary
 
 __all__ = ["check_plan_set"]
 
@@ -99,7 +102,7 @@ def check_plan_set(
             )
     physical = MetricContext(dvhs, grid=plan_set.dose)
     biological = None
-    if options.prior is not None or any(c.metric.biology is not None for c in arm.constraints):
+    if options.prior is not None or any(c.metric.biology is not None or c.written_for is not None for c in arm.constraints):
         biological = BiologicalEvaluation(plan_set, options.prior, cache, protocol.structures)
     for constraint in arm.constraints if graded_dvh else ():
         match = matches[constraint.structure]
@@ -107,6 +110,25 @@ def check_plan_set(
             # EQD2/BED: graded on a converted dose grid (rtcheck.grading.biology).
             checks.append(biological.outcome(constraint, arm, match, dvhs.get(constraint.structure), dvh_errors.get(constraint.structure)))
             continue
+        if constraint.written_for is not None and biological is not None:
+            decision = fractionation_decision(constraint.written_for, plan)
+            if decision.error is not None:
+                checks.append(constraint_outcome(constraint, arm, match, MetricContext(), decision.error))
+                continue
+            if decision.in_eqd2:
+                # A physical limit written for another fractionation: graded in EQD2 (rtcheck.grading.fractionation).
+                alpha_beta, note = structure_alpha_beta_gy(protocol.structures[constraint.structure])
+                converted = eqd2_constraint(constraint, alpha_beta)
+                if isinstance(converted, str):
+                    checks.append(constraint_outcome(constraint, arm, match, MetricContext(), converted))
+                    continue
+                converted = dataclasses.replace(converted, alpha_beta_note=note)
+                out = biological.outcome(converted, arm, match, dvhs.get(constraint.structure), dvh_errors.get(constraint.structure))
+                reason = decision.reason(alpha_beta, note)
+                if out.status is Status.NOT_EVALUATED:
+                    reason = f"it would be {reason}"
+                checks.append(dataclasses.replace(out, message=f"{out.message}; {reason}" if out.message else reason))
+                continue
         checks.append(constraint_outcome(constraint, arm, match, physical, dvh_errors.get(constraint.structure), site_doses))
 
     selection_notes = []

@@ -116,6 +116,18 @@ class StructureSpec:
 
 
 @dataclass(frozen=True)
+class WrittenFor:
+    """The fractionation a physical organ limit was written for (``written_for:``): its dose per
+    fraction [Gy] and how far [Gy] the plan's may differ before the limit is graded in EQD2
+    (rtcheck.grading.fractionation); ``tolerance_is_default``: rtcheck's default tolerance."""
+
+    dose_per_fraction_gy: float
+    tolerance_gy: float
+    source: str
+    tolerance_is_default: bool = False
+
+
+@dataclass(frozen=True)
 class Constraint:
     id: str
     structure: str
@@ -131,6 +143,8 @@ class Constraint:
     cumulative: bool = False
     recovery_credit: "RecoveryCredit | None" = None
     alpha_beta_note: str = ""
+    # A physical organ limit's fractionation: a plan fractionated otherwise is graded in EQD2.
+    written_for: "WrittenFor | None" = None
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@ and what is wrong.  Nothing here reads a file (rtcheck.protocol.library does).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from rtcheck.errors import MetricSyntaxError, ProtocolError
 from rtcheck.metrics.grammar import Metric, parse_metric
-from rtcheck.radiobiology.protocol_fields import KEYS as BIOLOGY_KEYS, parse_biology_fields
+from rtcheck.radiobiology.protocol_fields import KEYS as BIOLOGY_KEYS, parse_biology_fields, parse_written_for
 from rtcheck.protocol.plan_rules_schema import parse_plan_rules
 from rtcheck.protocol.model import (
     Arm,
@@ -30,6 +31,7 @@ from rtcheck.protocol.model import (
     Role,
     StructureSpec,
     Threshold,
+    WrittenFor,
     course_prescriptions,
 )
 
@@ -210,6 +212,11 @@ def parse_constraint(v: Validator, raw: Any, entry: str, structures: Mapping[str
         raise v.fail(f"{entry}.metric", str(exc)) from None
     biology = parse_biology_fields(v, body, entry, metric, structures[structure])
     metric = biology.metric
+    written_for = None
+    if body.get("written_for") is not None:
+        if metric.biology is not None:
+            raise v.fail(f"{entry}.written_for", "an EQD2/BED limit holds for any fractionation: written_for is for physical limits")
+        written_for = parse_written_for(v, body["written_for"], f"{entry}.written_for")
     per_protocol = v.threshold(body["per_protocol"], f"{entry}.per_protocol", metric)
     variation = None
     if body.get("variation_acceptable") is not None:
@@ -239,7 +246,19 @@ def parse_constraint(v: Validator, raw: Any, entry: str, structures: Mapping[str
         cumulative=biology.cumulative,
         recovery_credit=biology.recovery_credit,
         alpha_beta_note=biology.alpha_beta_note,
+        written_for=written_for,
     )
+
+
+def _with_organ_fractionation(constraints: list[Constraint], written_for: WrittenFor | None, structures: Mapping[str, StructureSpec]) -> list[Constraint]:
+    """``constraints`` with the protocol's ``organ_limits_written_for`` on each physical organ limit stating none."""
+    if written_for is None:
+        return constraints
+    return [
+        dataclasses.replace(c, written_for=written_for)
+        if c.written_for is None and c.metric.biology is None and structures[c.structure].role is Role.OAR else c
+        for c in constraints
+    ]
 
 
 def _window(v: Validator, raw: Any, entry: str, *, is_default: bool) -> Eqd2Window:
@@ -378,7 +397,7 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     ``sha256`` are the library's to set.
     """
     v = Validator(source)
-    doc = v.mapping(data, None, required={"schema", "id", "title", "source", "arms"}, optional={"version", "constraint_sets", "plan_rule_sets", "structures", "radiotherapy"})
+    doc = v.mapping(data, None, required={"schema", "id", "title", "source", "arms"}, optional={"version", "constraint_sets", "plan_rule_sets", "structures", "radiotherapy", "organ_limits_written_for"})
     if doc["schema"] != SCHEMA:
         raise v.fail("schema", f"expected {SCHEMA!r}, got {doc['schema']!r}")
     protocol_id = v.identifier(doc["id"], "id")
@@ -392,6 +411,9 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     else:
         structures = {}
 
+    organ_written_for = (
+        parse_written_for(v, doc["organ_limits_written_for"], "organ_limits_written_for") if doc.get("organ_limits_written_for") is not None else None
+    )
     constraint_sets = {
         name: [parse_constraint(v, item, f"constraint_sets.{name}[{i}]", structures) for i, item in enumerate(items)]
         for name, items in _named_lists(v, doc, "constraint_sets", "constraints").items()
@@ -459,6 +481,7 @@ def parse_protocol(data: Any, source: str) -> Protocol:
                         f"metric {c.metric.text} is relative to a prescription, but the arm prescribes none to {reference}",
                     )
         plan_rules = parse_plan_rules(v, body.get("plan_rules"), f"{entry}.plan_rules", structures, rule_sets)
+        constraints = _with_organ_fractionation(constraints, organ_written_for, structures)
         arms[str(arm_id)] = Arm(
             str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints), plan_rules=plan_rules, phases=phases
         )
