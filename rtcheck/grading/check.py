@@ -17,6 +17,7 @@ from rtcheck.grading.integrity import integrity_checks
 from rtcheck.grading.options import CheckOptions, CheckSelection
 from rtcheck.grading.phases import phase_checks
 from rtcheck.grading.prescriptions import pair_prescriptions, prescription_checks, unlisted_checks
+from rtcheck.grading.reirradiation import interval_checks
 from rtcheck.grading.site_prescription import site_dose_notes
 from rtcheck.grading.tps import compare_check_with_tps
 from rtcheck.metrics.evaluate import MetricContext
@@ -108,6 +109,8 @@ def check_plan_set(
             checks.append(biological.outcome(constraint, arm, match, dvhs.get(constraint.structure), dvh_errors.get(constraint.structure)))
             continue
         checks.append(constraint_outcome(constraint, arm, match, physical, dvh_errors.get(constraint.structure), site_doses))
+    if graded_dvh:
+        checks += interval_checks(arm, options.prior)
 
     selection_notes = []
     if options.checks is not CheckSelection.DVH:
