@@ -64,9 +64,9 @@ def computed(monkeypatch):
 
 
 def test_a_check_computes_each_dvh_once_per_structure_and_grid(computed):
-    """Re-irradiation: the cord has physical, EQD2, BED, cumulative and prior-course constraints, and
+    """Re-irradiation: the cord has physical, EQD2, BED, cumulative and prior-course (EQD2 share, BED) constraints, and
     the cord PRV is mapped onto the cord ROI too; each (ROI, grid) pair is computed once, the cord on
-    five different grids."""
+    six different grids."""
     prior = PriorCourse(REIRRADIATION / "prior" / "RD.dcm", 30)
     options = CheckOptions(prior=prior, structure_map=(("SpinalCord_PRV05", "SpinalCord"),))
     [result] = check_paths([REIRRADIATION], "escc-regional-recurrence", "re-irradiation", options=options)
@@ -75,10 +75,12 @@ def test_a_check_computes_each_dvh_once_per_structure_and_grid(computed):
     assert computed and len(computed) == len(set(computed))
     cord = next(s.roi_number for s in result.structures if s.structure == "SpinalCord")
     cord_grids = {grid for key, grid in computed if key == cord}
-    assert len(cord_grids) == 5  # physical, current EQD2, current BED, cumulative EQD2, prior EQD2
+    assert len(cord_grids) == 6  # physical, current EQD2, current BED, cumulative EQD2, prior EQD2, prior BED
     cord_checks = [c for c in result.checks if c.structure == "SpinalCord" and c.status is not Status.NOT_EVALUATED]
     # cord-max, and the physical values of the EQD2 and BED checks, read one physical DVH of the cord.
-    assert len(cord_checks) >= 3 and all(c.physical_value is not None for c in cord_checks if c.biology)
+    # The prior course's BED alone has none: the current course's physical dose is not the prior's.
+    assert len(cord_checks) >= 3
+    assert all((c.physical_value is None) == (c.id == "reirradiation-prior-course") for c in cord_checks if c.biology)
 
 
 def test_dvh_statistics_compute_each_dvh_once_per_roi_and_grid(tmp_path, computed):

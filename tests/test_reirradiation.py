@@ -73,7 +73,7 @@ def test_cumulative_values_agree_with_the_independent_calculation():
     cumulative = checks["cord-cumulative-eqd2"]
     # Within 0.3 Gy of the independent point sampling (the README's second column).
     assert cumulative.value == pytest.approx(readme_value("both courses, cumulative EQD2", 2), abs=0.3)
-    assert checks["cord-course-bed"].value == pytest.approx(readme_value("current course, BED", 2), abs=0.3)
+    assert checks["reirradiation-current-course"].value == pytest.approx(readme_value("current course, BED", 2), abs=0.3)
     assert checks["cord-max"].value == pytest.approx(readme_value("current course, physical", 2), abs=0.3)
     # The cumulative value can only exceed each course's own EQD2 maximum (D0.03cc).
     current_eqd2 = eqd2_gy(cumulative.physical_value, 25, 2.0)
@@ -171,7 +171,7 @@ def test_protocol_validates_and_lists_both_arms():
     reirr = {c.id: c for c in protocol.arm("re-irradiation").constraints}
     assert reirr["cord-cumulative-eqd2"].cumulative and reirr["cord-cumulative-eqd2"].recovery_credit is None
     assert reirr["cord-cumulative-eqd2"].metric.text == "D0.03cc[EQD2Gy(a/b=2)]"
-    assert reirr["cord-course-bed"].metric.biology.model == "BED" and not reirr["cord-course-bed"].cumulative
+    assert reirr["reirradiation-current-course"].metric.biology.model == "BED" and not reirr["reirradiation-current-course"].cumulative
     assert all(c.source for arm in protocol.arms.values() for c in arm.constraints)
     for arm in protocol.arms.values():
         [rx] = arm.prescriptions
@@ -243,7 +243,7 @@ def test_protocols_show_says_which_constraints_are_cumulative_and_their_credit(t
     text = rtcheck("protocols", "show", PROTOCOL).stdout
     [line] = [l for l in text.splitlines() if l.strip().startswith("cord-cumulative-eqd2:")]
     assert "[cumulative with the prior course]" in line
-    [course_line] = [l for l in text.splitlines() if l.strip().startswith("cord-course-bed:")]
+    [course_line] = [l for l in text.splitlines() if l.strip().startswith("reirradiation-current-course:")]
     assert "cumulative" not in course_line
     document = json.loads(rtcheck("protocols", "show", str(overlay), "--format", "json").stdout)
     constraints = {c["id"]: c for arm in document["arms"] for c in arm["constraints"]}
@@ -267,8 +267,95 @@ def test_a_plan_with_zero_fractions_leaves_eqd2_checks_not_evaluated(tmp_path):
                      "--prior-dose", PRIOR, "--prior-fractions", "30")
     assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
     checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
-    for check_id in ("cord-cumulative-eqd2", "cord-course-bed"):
+    for check_id in ("cord-cumulative-eqd2", "reirradiation-current-course"):
         assert checks[check_id]["status"] == "not_evaluated"
         assert "no valid number of fractions" in checks[check_id]["message"]
     dvh = rtcheck("dvh", case, "--metric", "Max[EQD2Gy(a/b=2)]")
     assert dvh.exit_code == 2 and "--fractions" in dvh.stderr and "Traceback" not in dvh.stderr
+
+
+# --------------------------------------------------------------------------- Nieder's conditions
+
+
+def _nieder_checks(*args: str) -> tuple[str, dict]:
+    result = rtcheck("check", SAMPLE, "--protocol", PROTOCOL, "--arm", "re-irradiation", "--format", "json", *args)
+    assert "Traceback" not in result.stderr, result.stderr
+    document = json.loads(result.stdout)
+    return document["verdict"], {c["id"]: c for c in document["checks"]}
+
+
+def test_protocol_states_nieders_conditions_with_their_source():
+    conditions = find_protocol(PROTOCOL).arm("re-irradiation").reirradiation
+    assert conditions is not None and conditions.structure == "SpinalCord"
+    assert conditions.min_interval_months == 6 and conditions.per_course.value == 98
+    assert conditions.metric.text == "D0.03cc[BEDGy(a/b=2)]"
+    assert "IJROBP 2005;61:851-855" in conditions.source and "2006;66:1446-1449" in conditions.source
+    assert find_protocol(PROTOCOL).arm("first-course").reirradiation is None
+
+
+def test_an_interval_under_six_months_is_a_deviation():
+    verdict, checks = _nieder_checks("--prior-dose", str(PRIOR), "--prior-fractions", "30", "--prior-interval-months", "3")
+    interval = checks["reirradiation-interval"]
+    assert interval["status"] == "deviation_unacceptable" and interval["value"] == 3 and interval["unit"] == "months"
+    assert interval["counts"] and verdict == "deviation_unacceptable"
+    # The prior course alone: 60 Gy / 30 fx at the cord's hottest point, BED = 2 x EQD2 (a/b 2) of the prior share.
+    prior = checks["reirradiation-prior-course"]
+    assert prior["status"] == "per_protocol" and prior["value"] < 98
+    assert prior["physical_value"] is None and prior["biology"].startswith("BED of the prior course alone")
+    cumulative = checks["cord-cumulative-eqd2"]
+    prior_eqd2 = float(re.search(r"prior (\d+\.\d+) Gy EQD2", cumulative["biology"]).group(1))
+    assert prior["value"] == pytest.approx(2 * prior_eqd2, abs=0.02)
+
+
+def test_the_interval_absent_is_not_evaluated_and_counts():
+    verdict, checks = _nieder_checks("--prior-dose", str(PRIOR), "--prior-fractions", "30")
+    interval = checks["reirradiation-interval"]
+    assert interval["status"] == "not_evaluated" and interval["value"] is None and interval["counts"]
+    assert "--prior-interval-months" in interval["message"]
+    assert verdict != "per_protocol"
+    # Without the prior dose the prior course's BED is not evaluated either (counting), never a pass.
+    _, without = _nieder_checks()
+    assert without["reirradiation-prior-course"]["status"] == "not_evaluated" and without["reirradiation-prior-course"]["counts"]
+    assert "--prior-dose" in without["reirradiation-prior-course"]["message"]
+
+
+def test_an_interval_of_six_months_or_more_passes_the_interval_check():
+    _, checks = _nieder_checks("--prior-dose", str(PRIOR), "--prior-fractions", "30", "--prior-interval-months", "6")
+    assert checks["reirradiation-interval"]["status"] == "per_protocol"
+
+
+def test_a_prior_course_above_98_gy2_bed_is_a_deviation():
+    # The same prior dose delivered in 10 fractions: the cord's hottest point far above 98 Gy BED (a/b 2).
+    _, checks = _nieder_checks("--prior-dose", str(PRIOR), "--prior-fractions", "10", "--prior-interval-months", "12")
+    prior = checks["reirradiation-prior-course"]
+    assert prior["status"] == "deviation_unacceptable" and prior["value"] > 98
+    _, in_30 = _nieder_checks("--prior-dose", str(PRIOR), "--prior-fractions", "30", "--prior-interval-months", "12")
+    # BED = D (1 + d / (a/b)): same physical maximum D, so BED(10 fx) - D = 3 x (BED(30 fx) - D).
+    d = (-1 + (1 + 4 * in_30["reirradiation-prior-course"]["value"] / (2 * 30)) ** 0.5) / (2 / (2 * 30))
+    assert prior["value"] == pytest.approx(d * (1 + d / 10 / 2), rel=2e-3)
+    assert checks["reirradiation-interval"]["status"] == "per_protocol"
+    assert checks["reirradiation-current-course"]["status"] == "per_protocol"
+
+
+@pytest.mark.parametrize(
+    "change, entry, words",
+    [
+        ({"min_interval_months": -1}, "reirradiation_conditions.min_interval_months", "positive number"),
+        ({"metric": "D0.03cc[Gy]"}, "reirradiation_conditions.metric", "EQD2 or BED"),
+        ({"per_course": ">= 98 Gy"}, "reirradiation_conditions.per_course", "upper limit"),
+        ({"structure": "Spleen"}, "reirradiation_conditions.structure", "unknown structure"),
+        ({"interval": 6}, "reirradiation_conditions", "unknown key(s): interval"),
+    ],
+)
+def test_bad_reirradiation_conditions_name_the_entry(tmp_path, change, entry, words):
+    import yaml
+
+    from rtcheck.errors import ProtocolError
+
+    document = yaml.safe_load(PROTOCOL_FILE.read_text(encoding="utf-8"))
+    document["arms"]["re-irradiation"]["reirradiation_conditions"].update(change)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ProtocolError) as raised:
+        load_protocol_file(path)
+    assert f"arms.re-irradiation.{entry}" in str(raised.value) and words in str(raised.value)

@@ -67,7 +67,7 @@ class BiologicalEvaluation:
 
     def arm_notes(self, arm: Arm) -> list[str]:
         """A note when the prior dose was read but no constraint of ``arm`` uses it."""
-        if self.prior is not None and not any(c.cumulative for c in arm.constraints):
+        if self.prior is not None and not any(c.cumulative or c.prior_course for c in arm.constraints):
             return [f"the prior dose was read, but arm {arm.id} has no cumulative constraint: it changes no check"]
         return []
 
@@ -99,8 +99,10 @@ class BiologicalEvaluation:
             alpha_beta, _ = structure_alpha_beta_gy(self.structures[constraint.structure])
         n, why_not = self._fractions()
         ab_text = f"α/β = {alpha_beta:g} Gy" + (f" ({constraint.alpha_beta_note})" if constraint.alpha_beta_note else "")
-        if constraint.cumulative:
-            course = self.prior.course.describe() if self.prior else "prior course"
+        course = self.prior.course.describe() if self.prior else "prior course"
+        if constraint.prior_course:
+            biology = f"{model} of the prior course alone ({course}), {ab_text}"
+        elif constraint.cumulative:
             biology = f"cumulative {model} ({course} + current course in {n if n else '?'} fx), {ab_text}"
         else:
             biology = f"{model} of the current course ({n if n else '?'} fx, each voxel's dose / {n if n else '?'} per fraction), {ab_text}"
@@ -121,33 +123,24 @@ class BiologicalEvaluation:
                 physical = evaluate_metric(metric.physical(), structure, MetricContext({structure: physical_dvh}, grid=self.plan_set.dose))
             except MetricUndefinedError:
                 physical = None
-        if n is None:
+        if n is None and not constraint.prior_course:
             return finish(graded(None, why_not), physical)
-        fractions = n
         shape = match.shape
         dose = self.plan_set.dose
+        if constraint.prior_course:
+            # No physical value beside it: the current course's would be misread as the prior's.
+            return finish(self._prior_course_outcome(constraint, match, physical_dvh, model, alpha_beta, graded))
+        assert n is not None
+        fractions = n
         current = self._on(shape, structure, biological_grid_key(model, alpha_beta, fractions),
                            lambda: biological_grid(dose, fractions, model, alpha_beta))
-        outside_pct = physical_dvh.fraction_outside * 100.0
         if not constraint.cumulative:
             return finish(graded(current, None), physical)
 
         prior = self.prior
-        if prior is None:
-            return finish(
-                graded(None, f"cumulative {model} needs the prior course's dose: give --prior-dose RD.dcm --prior-fractions N "
-                             "(CheckOptions.prior); without it the constraint is not evaluated"),
-                physical,
-            )
-        # The coverage DVH is needed only when the prior grid misses part of the current one (rarely).
-        if outside_pct <= constraint.max_outside_dose_grid_pct and not prior.covered.all():
-            coverage = self.cache.dvh(shape, ("prior coverage",), lambda: prior.coverage)
-            if coverage.volume_cc > 0 and coverage.min_gy < _COVERED:
-                return finish(
-                    graded(None, f"{match.label!r} reaches beyond the prior dose grid ({prior.course.dose_path}): the prior dose "
-                                 f"there is unknown (not assumed 0), so cumulative {model} is not evaluated"),
-                    physical,
-                )
+        why_not_prior = self._prior_missing(constraint, match, physical_dvh, f"cumulative {model}")
+        if prior is None or why_not_prior:
+            return finish(graded(None, why_not_prior), physical)
         credit_pct, credit_text = self._credit(constraint, model)
         biology += f"; {credit_text}"
         cumulative = self._on(
@@ -168,6 +161,35 @@ class BiologicalEvaluation:
             except MetricUndefinedError:
                 pass
         return finish(out, physical)
+
+    def _prior_missing(self, constraint: Constraint, match: StructureMatch, physical_dvh: DoseVolumeHistogram, what: str) -> str:
+        """Why ``what`` cannot use the prior course's dose on ``match``'s structure ("" when it can)."""
+        prior = self.prior
+        if prior is None:
+            return (f"{what} needs the prior course's dose: give --prior-dose RD.dcm --prior-fractions N "
+                    "(CheckOptions.prior); without it the constraint is not evaluated")
+        # The coverage DVH is needed only when the prior grid misses part of the current one (rarely).
+        if physical_dvh.fraction_outside * 100.0 <= constraint.max_outside_dose_grid_pct and not prior.covered.all():
+            assert match.shape is not None
+            coverage = self.cache.dvh(match.shape, ("prior coverage",), lambda: prior.coverage)
+            if coverage.volume_cc > 0 and coverage.min_gy < _COVERED:
+                return (f"{match.label!r} reaches beyond the prior dose grid ({prior.course.dose_path}): the prior dose "
+                        f"there is unknown (not assumed 0), so {what} is not evaluated")
+        return ""
+
+    def _prior_course_outcome(
+        self, constraint: Constraint, match: StructureMatch, physical_dvh: DoseVolumeHistogram, model: str, alpha_beta: float,
+        graded: Callable[[MetricContext | None, str | None], CheckOutcome],
+    ) -> CheckOutcome:
+        """``constraint`` graded on the prior course's EQD2/BED alone (each course's limit of re-irradiation)."""
+        assert match.shape is not None
+        why_not = self._prior_missing(constraint, match, physical_dvh, f"the prior course's {model}")
+        prior = self.prior
+        if prior is None or why_not:
+            return graded(None, why_not)
+        dose = self.plan_set.dose
+        return graded(self._on(match.shape, constraint.structure, ("prior", model, alpha_beta),
+                               lambda: prior_only_grid(dose, prior, model, alpha_beta)), None)
 
     def _credit(self, constraint: Constraint, model: str) -> tuple[float, str]:
         """(credit % of the prior course's EQD2/BED, text for reports)."""

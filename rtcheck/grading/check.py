@@ -19,6 +19,7 @@ from rtcheck.grading.integrity import integrity_checks
 from rtcheck.grading.options import CheckOptions, CheckSelection
 from rtcheck.grading.phases import phase_checks
 from rtcheck.grading.prescriptions import pair_prescriptions, prescription_checks, unlisted_checks
+from rtcheck.grading.reirradiation import interval_checks
 from rtcheck.grading.site_prescription import site_dose_notes
 from rtcheck.grading.tps import compare_check_with_tps
 from rtcheck.metrics.evaluate import MetricContext
@@ -130,6 +131,8 @@ def check_plan_set(
                 checks.append(dataclasses.replace(out, message=f"{out.message}; {reason}" if out.message else reason))
                 continue
         checks.append(constraint_outcome(constraint, arm, match, physical, dvh_errors.get(constraint.structure), site_doses))
+    if graded_dvh:
+        checks += interval_checks(arm, options.prior)
 
     selection_notes = []
     if options.checks is not CheckSelection.DVH:

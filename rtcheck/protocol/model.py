@@ -145,6 +145,8 @@ class Constraint:
     alpha_beta_note: str = ""
     # A physical organ limit's fractionation: a plan fractionated otherwise is graded in EQD2.
     written_for: "WrittenFor | None" = None
+    # True: graded on the prior course's dose alone (re-irradiation conditions), needs --prior-dose.
+    prior_course: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,23 @@ def course_prescriptions(phases: tuple[Phase, ...]) -> tuple[Prescription, ...]:
 
 
 @dataclass(frozen=True)
+class ReirradiationConditions:
+    """An arm's conditions for re-irradiating an organ (e.g. Nieder's for the spinal cord): at least
+    ``min_interval_months`` months between the courses, and each course's ``metric`` (EQD2/BED) on
+    ``structure`` within ``per_course``.  Graded as the checks named by ``*_ID`` below."""
+
+    structure: str
+    metric: Metric
+    per_course: Threshold
+    min_interval_months: float
+    source: str
+
+    INTERVAL_ID = "reirradiation-interval"
+    CURRENT_COURSE_ID = "reirradiation-current-course"
+    PRIOR_COURSE_ID = "reirradiation-prior-course"
+
+
+@dataclass(frozen=True)
 class Arm:
     """An arm of a protocol.  ``prescriptions`` is the course's: for an arm with ``phases`` (two or more, from
     a ``phases:`` list) each target's prescriptions added over the phases (:func:`course_prescriptions`)."""
@@ -248,6 +267,7 @@ class Arm:
     # Plan rules checked from the DICOM itself (rtcheck.protocol.plan_rules, rtcheck.grading.integrity).
     plan_rules: tuple[PlanRule, ...] = ()
     phases: tuple[Phase, ...] = ()
+    reirradiation: ReirradiationConditions | None = None
 
     def prescription_for(self, target: str) -> Prescription | None:
         for rx in self.prescriptions:

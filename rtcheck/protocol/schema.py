@@ -28,6 +28,7 @@ from rtcheck.protocol.model import (
     Phase,
     Prescription,
     Protocol,
+    ReirradiationConditions,
     Role,
     StructureSpec,
     Threshold,
@@ -44,6 +45,7 @@ __all__ = [
     "parse_constraint",
     "parse_prescription",
     "parse_protocol",
+    "parse_reirradiation",
     "parse_structures",
 ]
 
@@ -191,6 +193,17 @@ def constraint_kind(v: Validator, raw: Any, entry: str, spec: StructureSpec) -> 
     return ConstraintKind(raw)
 
 
+def _structure_and_metric(v: Validator, body: dict, entry: str, structures: Mapping[str, StructureSpec]) -> tuple[str, Metric]:
+    """``body``'s structure (one the protocol defines) and its parsed metric."""
+    structure = body["structure"]
+    if structure not in structures:
+        raise v.fail(f"{entry}.structure", f"unknown structure {structure!r}; defined: {', '.join(structures)}")
+    try:
+        return structure, parse_metric(body["metric"])
+    except MetricSyntaxError as exc:
+        raise v.fail(f"{entry}.metric", str(exc)) from None
+
+
 def parse_constraint(v: Validator, raw: Any, entry: str, structures: Mapping[str, StructureSpec]) -> Constraint:
     """One constraint (``entry`` says where it stands, e.g. ``arms.cr-pr.constraints[3]``)."""
     if isinstance(raw, dict) and "required" in raw:
@@ -203,13 +216,7 @@ def parse_constraint(v: Validator, raw: Any, entry: str, structures: Mapping[str
     )
     cid = v.identifier(body["id"], f"{entry}.id")
     entry = f"{entry} ({cid})"
-    structure = body["structure"]
-    if structure not in structures:
-        raise v.fail(f"{entry}.structure", f"unknown structure {structure!r}; defined: {', '.join(structures)}")
-    try:
-        metric = parse_metric(body["metric"])
-    except MetricSyntaxError as exc:
-        raise v.fail(f"{entry}.metric", str(exc)) from None
+    structure, metric = _structure_and_metric(v, body, entry, structures)
     biology = parse_biology_fields(v, body, entry, metric, structures[structure])
     metric = biology.metric
     written_for = None
@@ -259,6 +266,35 @@ def _with_organ_fractionation(constraints: list[Constraint], written_for: Writte
         if c.written_for is None and c.metric.biology is None and structures[c.structure].role is Role.OAR else c
         for c in constraints
     ]
+
+
+def parse_reirradiation(
+    v: Validator, raw: Any, entry: str, structures: Mapping[str, StructureSpec]
+) -> tuple[ReirradiationConditions, list[Constraint]]:
+    """An arm's ``reirradiation_conditions:`` and the two per-course constraints it implies (current
+    course, prior course alone), both required: a re-irradiation condition is never optional."""
+    body = v.mapping(raw, entry, required={"structure", "metric", "per_course", "min_interval_months", "source"})
+    structure, metric = _structure_and_metric(v, body, entry, structures)
+    if metric.biology is None:
+        raise v.fail(f"{entry}.metric", f"courses of different fractionation are compared in EQD2 or BED, e.g. D0.03cc[BEDGy(a/b=2)], got {metric.text}")
+    metric = parse_biology_fields(v, {}, entry, metric, structures[structure]).metric
+    per_course = v.threshold(body["per_course"], f"{entry}.per_course", metric)
+    if not per_course.is_upper_limit:
+        raise v.fail(f"{entry}.per_course", f"a course's dose limit is an upper limit ('<' or '<='), got {per_course}")
+    months = v.number(body["min_interval_months"], f"{entry}.min_interval_months")
+    source = v.text(body["source"], f"{entry}.source")
+    conditions = ReirradiationConditions(structure, metric, per_course, months, source)
+    constraints = [
+        Constraint(
+            id=cid, structure=structure, metric=metric, per_protocol=per_course, variation_acceptable=None,
+            kind=ConstraintKind.REQUIRED, source=f"{what}: {source}", prior_course=prior,
+        )
+        for cid, what, prior in (
+            (ReirradiationConditions.CURRENT_COURSE_ID, "each course's limit, the current course", False),
+            (ReirradiationConditions.PRIOR_COURSE_ID, "each course's limit, the prior course", True),
+        )
+    ]
+    return conditions, constraints
 
 
 def _window(v: Validator, raw: Any, entry: str, *, is_default: bool) -> Eqd2Window:
@@ -429,11 +465,11 @@ def parse_protocol(data: Any, source: str) -> Protocol:
     for arm_id, body in doc["arms"].items():
         entry = f"arms.{arm_id}"
         v.identifier(arm_id, entry)
-        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "phases", "constraints", "radiotherapy", "plan_rules"})
+        body = v.mapping(body, entry, required={"title"}, optional={"prescriptions", "phases", "constraints", "radiotherapy", "plan_rules", "reirradiation_conditions"})
         if not protocol_rt or not _radiotherapy(v, body, f"{entry}.radiotherapy"):
             if not protocol_rt and "radiotherapy" in body:
                 raise v.fail(f"{entry}.radiotherapy", "the protocol already says radiotherapy: none for every arm")
-            given = [key for key in ("prescriptions", "phases", "constraints", "plan_rules") if body.get(key)]
+            given = [key for key in ("prescriptions", "phases", "constraints", "plan_rules", "reirradiation_conditions") if body.get(key)]
             if given:
                 raise v.fail(f"{entry}.{given[0]}", "an arm without radiotherapy (radiotherapy: none) has no prescriptions or constraints, nor plan rules")
             arms[str(arm_id)] = Arm(str(arm_id), v.text(body["title"], f"{entry}.title"), (), (), radiotherapy=False)
@@ -468,6 +504,10 @@ def parse_protocol(data: Any, source: str) -> Protocol:
                 constraints.extend(constraint_sets[item["use"]])
             else:
                 constraints.append(parse_constraint(v, item, item_entry, structures))
+        reirradiation = None
+        if body.get("reirradiation_conditions") is not None:
+            reirradiation, implied = parse_reirradiation(v, body["reirradiation_conditions"], f"{entry}.reirradiation_conditions", structures)
+            constraints += implied
         seen: set[str] = set()
         for c in constraints:
             if c.id in seen:
@@ -483,7 +523,8 @@ def parse_protocol(data: Any, source: str) -> Protocol:
         plan_rules = parse_plan_rules(v, body.get("plan_rules"), f"{entry}.plan_rules", structures, rule_sets)
         constraints = _with_organ_fractionation(constraints, organ_written_for, structures)
         arms[str(arm_id)] = Arm(
-            str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints), plan_rules=plan_rules, phases=phases
+            str(arm_id), v.text(body["title"], f"{entry}.title"), tuple(prescriptions), tuple(constraints), plan_rules=plan_rules, phases=phases,
+            reirradiation=reirradiation,
         )
 
     return Protocol(
