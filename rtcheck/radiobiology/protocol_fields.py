@@ -19,27 +19,12 @@ from typing import Any
 
 from rtcheck.errors import MetricSyntaxError
 from rtcheck.metrics.grammar import BIOLOGICAL_MODELS, Biology, Metric
-from rtcheck.protocol.model import WrittenFor
 from rtcheck.radiobiology.alpha_beta import structure_alpha_beta_gy
 from rtcheck.radiobiology.recovery import RecoveryCredit, RecoveryStep
 
 
-def parse_written_for(v: Any, raw: Any, entry: str) -> WrittenFor:
-    """``written_for: {dose_per_fraction_gy: 2, tolerance_gy: 0.2, source: ...}`` -> WrittenFor."""
-    body = v.mapping(raw, entry, required={"dose_per_fraction_gy", "source"}, optional={"tolerance_gy"})
-    d_ref = v.number(body["dose_per_fraction_gy"], f"{entry}.dose_per_fraction_gy")
-    given = "tolerance_gy" in body
-    tolerance = v.number(body["tolerance_gy"], f"{entry}.tolerance_gy", positive=False) if given else DEFAULT_WRITTEN_FOR_TOLERANCE_GY
-    if tolerance < 0:
-        raise v.fail(f"{entry}.tolerance_gy", "expected a tolerance >= 0 Gy")
-    return WrittenFor(d_ref, tolerance, v.text(body["source"], f"{entry}.source"), tolerance_is_default=not given)
-
 KEYS = {"biology", "cumulative", "recovery_credit", "written_for"}
 
-#: rtcheck's default tolerance [Gy] between the plan's dose per fraction and the one a limit was written
-#: for, when the protocol states none: below the 0.2 Gy step between the usual 1.8 and 2.0 Gy schedules,
-#: so a protocol whose limits cover both must say so (tolerance_gy: 0.2).
-DEFAULT_WRITTEN_FOR_TOLERANCE_GY = 0.1
 
 
 @dataclass(frozen=True)
